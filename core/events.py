@@ -1,0 +1,274 @@
+"""Typed events: every observable fact of a run, as a dataclass of plain Python values.
+
+Events flow one way, from the core to sinks (console lines, the Textual app, files).
+Each event is frozen, holds only str/int/float/bool/None/list/dict values, and converts to
+and from a JSON-ready dict, so any sink can log it or send it elsewhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """Base class: a fact of the run, stamped with the wall-clock time it happened."""
+
+    kind: ClassVar[str] = "event"
+    time: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict with the event's kind and schema version."""
+        return {"v": SCHEMA_VERSION, "kind": self.kind, **dataclasses.asdict(self)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunStarted(Event):
+    """A run began: what is trained, on what, where."""
+
+    kind: ClassVar[str] = "run_started"
+    run_name: str
+    run_dir: str | None
+    config: dict[str, Any]
+    device: str
+    model_name: str
+    parameter_count: int
+    dataset_name: str
+    train_size: int
+    val_size: int
+    test_size: int
+    class_names: list[str]
+    epochs: int
+    steps_per_epoch: int
+    start_epoch: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Progress(Event):
+    """Throttled training progress inside an epoch (a few per second at most)."""
+
+    kind: ClassVar[str] = "progress"
+    epoch: int
+    epochs: int
+    step: int
+    steps_per_epoch: int
+    global_step: int
+    train_loss: float
+    train_accuracy: float
+    samples_per_second: float
+    lr: float
+    step_losses: list[list[float]] = field(default_factory=list)
+    """New per-step losses since the previous Progress, as [global_step, loss] pairs."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EpochEnded(Event):
+    """An epoch finished training and validation."""
+
+    kind: ClassVar[str] = "epoch_ended"
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    lr: float
+    epoch_time: float
+    samples_per_second: float
+    global_step: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class LRChanged(Event):
+    """The learning rate of the first parameter group changed."""
+
+    kind: ClassVar[str] = "lr_changed"
+    epoch: int
+    global_step: int
+    old_lr: float
+    new_lr: float
+    scheduler: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class EarlyStoppingUpdated(Event):
+    """The early-stopping counter moved (or reset on an improvement)."""
+
+    kind: ClassVar[str] = "early_stopping_updated"
+    epoch: int
+    monitor: str
+    mode: str
+    value: float
+    best: float | None
+    best_epoch: int | None
+    wait_count: int
+    patience: int
+    improved: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckpointSaved(Event):
+    """A checkpoint file was written atomically."""
+
+    kind: ClassVar[str] = "checkpoint_saved"
+    path: str
+    reason: str
+    """One of "best", "last", "periodic", "requested", "final_weights"."""
+    epoch: int
+    global_step: int
+    monitor: str | None = None
+    value: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Paused(Event):
+    """Training is paused at a step boundary; no steps run until it resumes."""
+
+    kind: ClassVar[str] = "paused"
+    epoch: int
+    global_step: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resumed(Event):
+    """Training resumed after a pause."""
+
+    kind: ClassVar[str] = "resumed"
+    epoch: int
+    global_step: int
+    paused_seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class StopRequested(Event):
+    """Someone asked training to stop: after the current epoch, or now."""
+
+    kind: ClassVar[str] = "stop_requested"
+    mode: str
+    """"epoch" (finish the current epoch, then evaluate) or "now" (next step boundary)."""
+    epoch: int
+    global_step: int
+    source: str = "user"
+
+
+@dataclass(frozen=True, kw_only=True)
+class NonFiniteLoss(Event):
+    """The training loss became NaN or infinite; training stops."""
+
+    kind: ClassVar[str] = "non_finite_loss"
+    epoch: int
+    global_step: int
+    value: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingStopped(Event):
+    """The epoch loop ended; reason says why in plain words."""
+
+    kind: ClassVar[str] = "training_stopped"
+    epoch: int
+    global_step: int
+    cause: str
+    """"completed", "early_stopping", "user", "non_finite_loss"."""
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluationFinished(Event):
+    """The test split was evaluated."""
+
+    kind: ClassVar[str] = "evaluation_finished"
+    split: str
+    weights: str
+    metrics: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finished(Event):
+    """The run is over: final metrics, confusion matrix and class names."""
+
+    kind: ClassVar[str] = "finished"
+    cause: str
+    reason: str
+    epochs_completed: int
+    global_step: int
+    elapsed: float
+    metrics: dict[str, Any] | None
+    confusion_matrix: list[list[int]] | None
+    class_names: list[str]
+    best_monitor: str | None = None
+    best_value: float | None = None
+    best_epoch: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Failed(Event):
+    """The run failed; message is one human-readable line."""
+
+    kind: ClassVar[str] = "failed"
+    message: str
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls
+    for cls in (
+        RunStarted,
+        Progress,
+        EpochEnded,
+        LRChanged,
+        EarlyStoppingUpdated,
+        CheckpointSaved,
+        Paused,
+        Resumed,
+        StopRequested,
+        NonFiniteLoss,
+        TrainingStopped,
+        EvaluationFinished,
+        Finished,
+        Failed,
+    )
+}
+
+
+def event_from_dict(data: dict[str, Any]) -> Event | None:
+    """Rebuild an event from `Event.to_dict` output; None for unknown kinds or fields."""
+    cls = EVENT_TYPES.get(str(data.get("kind")))
+    if cls is None:
+        return None
+    names = {f.name for f in dataclasses.fields(cls)}
+    try:
+        return cls(**{k: v for k, v in data.items() if k in names})
+    except TypeError:
+        return None
+
+
+Sink = Callable[[Event], None]
+
+
+class EventBus:
+    """Delivers events to subscribed sinks, in order, on the emitting thread.
+
+    `enabled=False` silences every sink: the one switch that limits output to one process
+    in multi-process training.
+    """
+
+    def __init__(self, sinks: list[Sink] | None = None, *, enabled: bool = True) -> None:
+        self._sinks: list[Sink] = list(sinks or [])
+        self.enabled = enabled
+
+    def subscribe(self, sink: Sink) -> None:
+        """Add a sink; it receives every later event."""
+        self._sinks.append(sink)
+
+    def emit(self, event: Event) -> None:
+        """Hand the event to every sink."""
+        if not self.enabled:
+            return
+        for sink in self._sinks:
+            sink(event)
