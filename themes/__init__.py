@@ -1,0 +1,53 @@
+"""Colour themes as TOML data files, loadable without importing textual.
+
+The command line validates `--theme` before the UI starts, so this module only reads data.
+Each theme has `[colors]` (the Textual theme's base colours) and `[chart]` (series and
+confusion-matrix colours, so charts follow the theme).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from importlib.resources import files
+from typing import Any
+
+from trainui.core.errors import TrainuiError
+
+DEFAULT_THEME = "dark"
+COLOR_KEYS = (
+    "primary", "secondary", "accent", "warning", "error", "success",
+    "foreground", "background", "surface", "panel",
+)  # fmt: skip
+CHART_KEYS = ("step_loss", "smooth_loss", "train", "val", "lr", "correct", "wrong")
+
+
+def available_themes() -> list[str]:
+    """Names of the bundled themes, sorted."""
+    return sorted(
+        entry.name.removesuffix(".toml")
+        for entry in files(__name__).iterdir()
+        if entry.name.endswith(".toml")
+    )
+
+
+def load_theme(name: str) -> dict[str, Any]:
+    """Return the theme `name` as a dict: name, description, dark, colors, chart."""
+    names = available_themes()
+    if name not in names:
+        raise TrainuiError(f"unknown theme {name!r}; available themes: {', '.join(names)}")
+    data = tomllib.loads(files(__name__).joinpath(f"{name}.toml").read_text("utf-8"))
+    _check_keys(name, "colors", data.get("colors", {}), COLOR_KEYS)
+    _check_keys(name, "chart", data.get("chart", {}), CHART_KEYS)
+    return {
+        "name": name,
+        "description": str(data.get("description", "")),
+        "dark": bool(data.get("dark", True)),
+        "colors": dict(data["colors"]),
+        "chart": dict(data["chart"]),
+    }
+
+
+def _check_keys(name: str, table: str, values: dict[str, Any], required: tuple[str, ...]) -> None:
+    missing = [key for key in required if key not in values]
+    if missing:
+        raise TrainuiError(f"theme {name!r}: [{table}] lacks {', '.join(missing)}")

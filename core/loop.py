@@ -1,0 +1,374 @@
+"""The training loop: train one epoch, validate, fit over epochs.
+
+Hot-path rules: no host-device synchronisation per step (losses and correct counts stay on
+the device until a throttle point), `zero_grad(set_to_none=True)`, non-blocking copies.
+Everything observable leaves as an event through `Loop.emit`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import seeding
+from .callbacks.base import Callback
+from .callbacks.lr_scheduler import LRScheduling
+from .checkpoint import FORMAT, FORMAT_VERSION
+from .control import STOP_NOW, Control
+from .evaluation import evaluate
+from .events import (
+    EpochEnded,
+    Event,
+    EventBus,
+    EvaluationFinished,
+    Finished,
+    NonFiniteLoss,
+    Paused,
+    Progress,
+    Resumed,
+    Sink,
+    StopRequested,
+    TrainingStopped,
+)
+from .history import History
+from .metrics import RunningMetrics
+from .precision import Precision
+from .throttle import Throttle
+
+MAX_STEP_POINTS_PER_EVENT = 64
+
+
+@dataclass(eq=False)
+class Loop:
+    """The state of one fit: what callbacks read and the few things they may change."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    criterion: nn.Module
+    device: torch.device
+    epochs: int
+    bus: EventBus
+    control: Control
+    precision: Precision
+    scheduler: Any = None
+    callbacks: list[Callback] = field(default_factory=list)
+    history: History = field(default_factory=History)
+    clip_grad: float | None = None
+    progress_interval: float = 0.25
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """Extra plain values stored in checkpoints (config, model name, class names...)."""
+    epoch: int = 0
+    """Epochs completed; during an epoch, `epoch + 1` is the one running."""
+    global_step: int = 0
+    steps_per_epoch: int = 0
+    stop_cause: str | None = None
+    stop_reason: str = ""
+    weights_corrupt: bool = False
+    evaluated_weights: str = "last"
+    last_metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def lr(self) -> float:
+        """Learning rate of the first parameter group."""
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def emit(self, event: Event) -> None:
+        """Send an event to every sink."""
+        self.bus.emit(event)
+
+    def stop(self, cause: str, reason: str) -> None:
+        """End the epoch loop after this epoch; the first cause given wins."""
+        if self.stop_cause is None:
+            self.stop_cause, self.stop_reason = cause, reason
+
+    def checkpoint_payload(self, reason: str) -> dict[str, Any]:
+        """Everything needed to resume: weights, optimizer, scheduler, scaler, callbacks..."""
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "reason": reason,
+            "model_state_dict": self.model.state_dict(),
+            "optimizer_state_dict": self.optimizer.state_dict(),
+            "scheduler_state_dict": self.scheduler.state_dict() if self.scheduler else None,
+            "scaler_state_dict": self.precision.scaler.state_dict(),
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "loss": self.last_metrics.get("val_loss"),
+            "metrics": dict(self.last_metrics),
+            "callbacks": {cb.state_key: cb.state_dict() for cb in self.callbacks},
+            "history": self.history.state_dict(),
+            "rng_state": seeding.rng_state(),
+            **self.metadata,
+        }
+
+    def call(self, hook: str, *args: Any) -> None:
+        """Run one hook on every callback, in order."""
+        for callback in self.callbacks:
+            getattr(callback, hook)(self, *args)
+
+
+def fit(
+    model: nn.Module,
+    train_loader: Iterable[Any],
+    val_loader: Iterable[Any],
+    criterion: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    *,
+    epochs: int,
+    device: str | torch.device | None = None,
+    scheduler: Any = None,
+    callbacks: Sequence[Callback] = (),
+    sinks: Sequence[Sink] = (),
+    control: Control | None = None,
+    amp: str = "off",
+    clip_grad: float | None = None,
+    progress_interval: float = 0.25,
+    test_loader: Iterable[Any] | None = None,
+    class_names: Sequence[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> History:
+    """Train `model` for `epochs`, validating after each; return the history.
+
+    A scheduler is stepped at its natural granularity (ReduceLROnPlateau on `val_loss`).
+    With `test_loader`, the model (best weights, if a Checkpointing callback restored them)
+    is evaluated at the end and the metrics travel in the `Finished` event.
+    """
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.to(device)
+    all_callbacks = list(callbacks)
+    if scheduler is not None and not any(isinstance(c, LRScheduling) for c in all_callbacks):
+        all_callbacks.append(LRScheduling(scheduler))
+    loop = Loop(
+        model=model, optimizer=optimizer, criterion=criterion, device=device, epochs=epochs,
+        bus=EventBus(list(sinks)), control=control or Control(),
+        precision=Precision(amp, device), scheduler=scheduler,
+        callbacks=sorted(all_callbacks, key=lambda c: c.order), clip_grad=clip_grad,
+        progress_interval=progress_interval, metadata=dict(metadata or {}),
+    )
+    run_loop(loop, train_loader, val_loader)
+    finish(loop, test_loader, list(class_names) if class_names else None)
+    return loop.history
+
+
+def run_loop(loop: Loop, train_loader: Iterable[Any], val_loader: Iterable[Any]) -> None:
+    """Run epochs from `loop.epoch` until done or stopped, then the fit-end hooks."""
+    loop.steps_per_epoch = _length(train_loader)
+    loop.call("on_fit_start")
+    while loop.epoch < loop.epochs and loop.stop_cause is None:
+        run_epoch(loop, train_loader, val_loader)
+        if loop.stop_cause is None and loop.control.stop_mode is not None:
+            loop.stop("user", f"stopped by request after epoch {loop.epoch}")
+    if loop.stop_cause is None:
+        loop.stop("completed", f"completed {loop.epoch} epochs")
+    loop.emit(TrainingStopped(epoch=loop.epoch, global_step=loop.global_step,
+                              cause=loop.stop_cause or "completed", reason=loop.stop_reason))
+    loop.call("on_fit_end")
+
+
+def run_epoch(loop: Loop, train_loader: Iterable[Any], val_loader: Iterable[Any]) -> None:
+    """Train one epoch, validate, record history, run the epoch-end hooks."""
+    loop.call("on_epoch_start")
+    started = time.perf_counter()
+    lr = loop.lr
+    running = train_one_epoch(loop, train_loader)
+    if loop.stop_cause is not None:
+        return  # stopped mid-epoch: the partial epoch is not recorded
+    train_time = time.perf_counter() - started
+    val_loss, val_acc = validate(loop.model, val_loader, loop.criterion, loop.device,
+                                 loop.precision)
+    loop.epoch += 1
+    metrics = {
+        "epoch": loop.epoch, "train_loss": running.mean_loss, "train_acc": running.accuracy,
+        "val_loss": val_loss, "val_acc": val_acc, "lr": lr,
+        "epoch_time": time.perf_counter() - started,
+        "samples_per_second": running.count / train_time if train_time > 0 else 0.0,
+    }
+    loop.last_metrics = metrics
+    loop.history.record_epoch(metrics)
+    loop.emit(EpochEnded(
+        epoch=loop.epoch, epochs=loop.epochs, train_loss=metrics["train_loss"],
+        train_accuracy=metrics["train_acc"], val_loss=val_loss, val_accuracy=val_acc, lr=lr,
+        epoch_time=metrics["epoch_time"], samples_per_second=metrics["samples_per_second"],
+        global_step=loop.global_step,
+    ))
+    loop.call("on_epoch_end", metrics)
+
+
+def train_one_epoch(loop: Loop, loader: Iterable[Any]) -> RunningMetrics:
+    """Run the optimizer over one pass of `loader`; return the epoch's running metrics."""
+    model, optimizer, precision, device = loop.model, loop.optimizer, loop.precision, loop.device
+    scaler = precision.scaler
+    step_hooks = [c for c in loop.callbacks
+                  if type(c).on_train_step_end is not Callback.on_train_step_end]
+    running = RunningMetrics()
+    throttle = Throttle(loop.progress_interval)
+    started = time.perf_counter()
+    model.train()
+    for step, (inputs, targets) in enumerate(loader, start=1):
+        if loop.control.pending and handle_requests(loop, running, started):
+            break
+        inputs = inputs.to(device, non_blocking=True)
+        targets = targets.to(device, non_blocking=True)
+        optimizer.zero_grad(set_to_none=True)
+        with precision.autocast():
+            outputs = model(inputs)
+            loss = loop.criterion(outputs, targets)
+        scaler.scale(loss).backward()
+        if loop.clip_grad is not None:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), loop.clip_grad)
+        scaler.step(optimizer)
+        scaler.update()
+        running.add(loss.detach(), (outputs.detach().argmax(1) == targets).sum(), len(targets))
+        loop.global_step += 1
+        for callback in step_hooks:
+            callback.on_train_step_end(loop)
+        if throttle.ready() and not report_progress(loop, running, step, started):
+            break
+    else:
+        report_progress(loop, running, loop.steps_per_epoch, started)
+    return running
+
+
+def report_progress(loop: Loop, running: RunningMetrics, step: int, started: float) -> bool:
+    """Read running metrics from the device, emit Progress; False if the loss is not finite."""
+    first_step = loop.global_step - running.pending_steps + 1
+    losses = running.read()
+    if not all(math.isfinite(v) for v in losses):
+        bad = next(v for v in losses if not math.isfinite(v))
+        loop.weights_corrupt = True
+        loop.emit(NonFiniteLoss(epoch=loop.epoch + 1, global_step=loop.global_step, value=str(bad)))
+        loop.stop("non_finite_loss", f"training loss became {bad} at step {loop.global_step}")
+        return False
+    for offset, value in enumerate(losses):
+        loop.history.step_loss.append(first_step + offset, value)
+    elapsed = time.perf_counter() - started
+    loop.emit(Progress(
+        epoch=loop.epoch + 1, epochs=loop.epochs, step=step, steps_per_epoch=loop.steps_per_epoch,
+        global_step=loop.global_step, train_loss=running.mean_loss,
+        train_accuracy=running.accuracy,
+        samples_per_second=running.count / elapsed if elapsed > 0 else 0.0, lr=loop.lr,
+        step_losses=_binned([first_step + i for i in range(len(losses))], losses),
+    ))
+    loop.call("on_progress")
+    return True
+
+
+def handle_requests(loop: Loop, running: RunningMetrics, started: float) -> bool:
+    """Honour control requests at a step boundary; True means stop now."""
+    control = loop.control
+    _announce_stop(loop)
+    if control.take_save_request() and report_progress(loop, running, _step(loop), started):
+        loop.call("on_save_requested")
+    if control.paused and control.stop_mode != STOP_NOW:
+        paused_at = time.monotonic()
+        loop.emit(Paused(epoch=loop.epoch + 1, global_step=loop.global_step))
+        control.wait_while_paused()
+        if control.stop_mode != STOP_NOW:
+            loop.emit(Resumed(epoch=loop.epoch + 1, global_step=loop.global_step,
+                              paused_seconds=time.monotonic() - paused_at))
+        _announce_stop(loop)
+    if control.stop_mode == STOP_NOW and loop.stop_cause is None:
+        loop.stop("user", f"stopped by request at step {loop.global_step} "
+                          f"(epoch {loop.epoch + 1} not finished)")
+    return loop.stop_cause is not None
+
+
+def _announce_stop(loop: Loop) -> None:
+    new_stop = loop.control.take_new_stop()
+    if new_stop is not None:
+        mode, source = new_stop
+        loop.emit(StopRequested(mode=mode, epoch=loop.epoch + 1, global_step=loop.global_step,
+                                source=source))
+
+
+def _step(loop: Loop) -> int:
+    if not loop.steps_per_epoch:
+        return 0
+    return loop.global_step - loop.epoch * loop.steps_per_epoch
+
+
+@torch.no_grad()
+def validate(
+    model: nn.Module,
+    loader: Iterable[Any],
+    criterion: nn.Module,
+    device: torch.device,
+    precision: Precision | None = None,
+) -> tuple[float, float]:
+    """Return (mean loss per sample, accuracy) of `model` on `loader`, without autograd."""
+    model.eval()
+    running = RunningMetrics()
+    for inputs, targets in loader:
+        inputs = inputs.to(device, non_blocking=True)
+        targets = targets.to(device, non_blocking=True)
+        with precision.autocast() if precision else torch.autocast(device.type, enabled=False):
+            outputs = model(inputs)
+            loss = criterion(outputs, targets)
+        running.add(loss, (outputs.argmax(1) == targets).sum(), len(targets))
+    running.read()
+    return running.mean_loss, running.accuracy
+
+
+def finish(loop: Loop, test_loader: Iterable[Any] | None, class_names: list[str] | None) -> None:
+    """Evaluate on the test split when given, then emit Finished."""
+    metrics = None
+    if test_loader is not None:
+        names = class_names or [str(i) for i in range(_num_outputs(loop.model))]
+        metrics = evaluate(loop.model, test_loader, loop.device, names, loop.precision)
+        loop.emit(EvaluationFinished(split="test", weights=loop.evaluated_weights,
+                                     metrics=metrics))
+    best = _best_of(loop.callbacks)
+    loop.emit(Finished(
+        cause=loop.stop_cause or "completed", reason=loop.stop_reason,
+        epochs_completed=loop.epoch, global_step=loop.global_step,
+        elapsed=loop.metadata.get("elapsed_before", 0.0) + _elapsed(loop),
+        metrics=metrics, confusion_matrix=metrics["confusion_matrix"] if metrics else None,
+        class_names=metrics["class_names"] if metrics else list(class_names or []),
+        **best,
+    ))
+
+
+def _best_of(callbacks: list[Callback]) -> dict[str, Any]:
+    for callback in callbacks:
+        tracker = getattr(callback, "tracker", None)
+        if tracker is not None and tracker.best is not None:
+            return {"best_monitor": tracker.monitor, "best_value": tracker.best,
+                    "best_epoch": tracker.best_epoch}
+    return {}
+
+
+def _elapsed(loop: Loop) -> float:
+    started = loop.metadata.get("started_at")
+    return time.time() - started if started else 0.0
+
+
+def _num_outputs(model: nn.Module) -> int:
+    last = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return last[-1].out_features if last else 0
+
+
+def _length(loader: Iterable[Any]) -> int:
+    try:
+        return len(loader)  # type: ignore[arg-type]
+    except TypeError:
+        return 0
+
+
+def _binned(steps: list[int], values: list[float]) -> list[list[float]]:
+    """At most MAX_STEP_POINTS_PER_EVENT [step, mean loss] pairs; the last step is kept."""
+    n = len(values)
+    if n <= MAX_STEP_POINTS_PER_EVENT:
+        return [[float(s), v] for s, v in zip(steps, values, strict=True)]
+    size = math.ceil(n / MAX_STEP_POINTS_PER_EVENT)
+    out = []
+    for start in range(0, n, size):
+        chunk = values[start:start + size]
+        out.append([float(steps[min(start + size, n) - 1]), sum(chunk) / len(chunk)])
+    return out

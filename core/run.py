@@ -1,0 +1,179 @@
+"""A whole run from a RunConfig: data, model, optimizer, callbacks, run directory, fit."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from . import seeding
+from .callbacks import Checkpointing, EarlyStopping, LRScheduling
+from .config import RunConfig
+from .control import Control
+from .data import DataSplits, load_dataset
+from .devices import resolve_device
+from .errors import TrainuiError
+from .events import EventBus, Failed, Finished, RunStarted, Sink
+from .files import FileWriter
+from .history import History
+from .loop import fit
+from .models import build_model, parameter_count
+from .optim import build_optimizer, build_scheduler
+from .rundir import RunFilesSink, create_run_dir, new_run_name
+
+VERSION = "0.1.0"
+
+
+@dataclass
+class RunResult:
+    """What a finished run produced."""
+
+    run_dir: Path
+    history: History
+    metrics: dict[str, Any] | None
+    cause: str
+    reason: str
+
+
+def run_training(
+    config: RunConfig, sinks: Sequence[Sink] = (), control: Control | None = None
+) -> RunResult:
+    """Train and evaluate as `config` says; every fact leaves through `sinks` as events.
+
+    Raises TrainuiError for bad input (after a `Failed` event); unexpected errors also
+    emit `Failed` and write the traceback to `RUN_DIR/error.log` before propagating.
+    """
+    config.validate()
+    outcome = _Outcome()
+    bus = EventBus([*sinks, outcome])
+    try:
+        history = _train(config, bus, control or Control(), outcome)
+    except TrainuiError as exc:
+        bus.emit(Failed(message=str(exc)))
+        raise
+    except Exception as exc:
+        log = _write_traceback(outcome.run_dir)
+        bus.emit(Failed(message=f"{type(exc).__name__}: {exc}" + (f" (see {log})" if log else "")))
+        raise
+    assert outcome.run_dir is not None
+    return RunResult(outcome.run_dir, history, outcome.metrics, outcome.cause, outcome.reason)
+
+
+class _Outcome:
+    """Remembers the run directory and the Finished event for the RunResult."""
+
+    run_dir: Path | None = None
+    metrics: dict[str, Any] | None = None
+    cause = "failed"
+    reason = ""
+
+    def __call__(self, event: object) -> None:
+        if isinstance(event, Finished):
+            self.metrics, self.cause, self.reason = event.metrics, event.cause, event.reason
+
+
+def _train(config: RunConfig, bus: EventBus, control: Control, outcome: _Outcome) -> History:
+    started = time.time()
+    device = resolve_device(config.device)
+    seeding.seed_everything(config.seed)
+    seeding.set_deterministic(config.deterministic)
+    data = load_dataset(config.dataset, config.data_dir, download=config.download,
+                        seed=config.seed, val_fraction=config.val_fraction)
+    loaders = make_loaders(data, config, device)
+    model = build_model(config.model, data.input_shape, data.num_classes).to(device)
+    optimizer = build_optimizer(model.parameters(), config)
+    scheduler = build_scheduler(optimizer, config, len(loaders[0]))
+    run_dir = create_run_dir(config.run_dir, config.runs_root,
+                             new_run_name(config.dataset, config.model))
+    outcome.run_dir = run_dir
+    writer = FileWriter(run_dir)
+    writer.write_json("config.json", config.to_dict())
+    bus.subscribe(RunFilesSink(writer))
+    bus.emit(_run_started(config, run_dir, device, model, data, len(loaders[0])))
+    callbacks = _callbacks(config, scheduler, run_dir)
+    history = fit(
+        model, loaders[0], loaders[1], nn.CrossEntropyLoss(), optimizer,
+        epochs=config.epochs, device=device, scheduler=scheduler, callbacks=callbacks,
+        sinks=[bus.emit], control=control, amp=config.amp, clip_grad=config.clip_grad,
+        progress_interval=config.progress_interval, test_loader=loaders[2],
+        class_names=data.class_names,
+        metadata=_metadata(config, data, started),
+    )
+    return history
+
+
+def _callbacks(config: RunConfig, scheduler: Any, run_dir: Path) -> list[Any]:
+    callbacks: list[Any] = [
+        EarlyStopping(config.monitor, config.monitor_mode, config.patience, config.min_delta),
+        Checkpointing(run_dir / "checkpoints", monitor=config.monitor, mode=config.monitor_mode,
+                      every_n_epochs=config.checkpoint_every,
+                      final_weights=run_dir / "final_model.pt"),
+    ]
+    if scheduler is not None:
+        callbacks.append(LRScheduling(scheduler))
+    return callbacks
+
+
+def make_loaders(
+    data: DataSplits, config: RunConfig, device: torch.device
+) -> tuple[DataLoader, DataLoader, DataLoader]:
+    """Train (seeded shuffle), validation and test loaders."""
+    common: dict[str, Any] = {
+        "batch_size": config.batch_size,
+        "num_workers": config.num_workers,
+        "pin_memory": device.type == "cuda",
+        "persistent_workers": config.num_workers > 0,
+    }
+    if config.num_workers > 0:
+        common["worker_init_fn"] = _seed_worker
+    shuffle_order = torch.Generator().manual_seed(config.seed)
+    return (
+        DataLoader(data.train, shuffle=True, generator=shuffle_order, **common),
+        DataLoader(data.val, shuffle=False, **common),
+        DataLoader(data.test, shuffle=False, **common),
+    )
+
+
+def _seed_worker(worker_id: int) -> None:
+    # Each worker derives its Python/NumPy seeds from torch's per-worker seed.
+    seeding.seed_everything(torch.initial_seed() % 2**32)
+
+
+def _run_started(config: RunConfig, run_dir: Path, device: torch.device, model: nn.Module,
+                 data: DataSplits, steps_per_epoch: int) -> RunStarted:
+    return RunStarted(
+        run_name=run_dir.name, run_dir=str(run_dir), config=config.to_dict(),
+        device=str(device), model_name=config.model, parameter_count=parameter_count(model),
+        dataset_name=data.name, train_size=len(data.train), val_size=len(data.val),  # type: ignore[arg-type]
+        test_size=len(data.test), class_names=list(data.class_names),  # type: ignore[arg-type]
+        epochs=config.epochs, steps_per_epoch=steps_per_epoch,
+    )
+
+
+def _metadata(config: RunConfig, data: DataSplits, started: float) -> dict[str, Any]:
+    return {
+        "config": config.to_dict(),
+        "model_name": config.model,
+        "dataset_name": data.name,
+        "class_names": list(data.class_names),
+        "num_classes": data.num_classes,
+        "input_shape": list(data.input_shape),
+        "trainui_version": VERSION,
+        "started_at": started,
+    }
+
+
+def _write_traceback(run_dir: Path | None) -> Path | None:
+    if run_dir is None:
+        return None
+    try:
+        return FileWriter(run_dir).write_text("error.log", traceback.format_exc())
+    except OSError:
+        return None

@@ -1,0 +1,82 @@
+"""The run directory: config.json, checkpoints/, history.csv, metrics.json."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import TrainuiError
+from .events import EpochEnded, EvaluationFinished, Event, Finished
+from .files import FileWriter
+from .history import rows_to_csv
+
+
+def new_run_name(dataset: str, model: str) -> str:
+    """Return `<dataset>-<model>-<YYYYmmdd-HHMMSS>`, factory specs shortened to their name."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return f"{_short(dataset)}-{_short(model)}-{stamp}"
+
+
+def _short(name: str) -> str:
+    return name.rpartition(":")[2].replace("/", "_") or "custom"
+
+
+def create_run_dir(run_dir: str | None, runs_root: str, name: str) -> Path:
+    """Create the run's folder (owner-only); refuse one that already holds a run."""
+    path = Path(run_dir) if run_dir else _unique(Path(runs_root) / name)
+    if (path / "config.json").exists():
+        raise TrainuiError(
+            f"run directory {path} already holds a run (choose another --run-dir)"
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(path, 0o700)
+        probe = path / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise TrainuiError(f"cannot write run directory {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def _unique(path: Path) -> Path:
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate
+
+
+class RunFilesSink:
+    """Keeps history.csv and metrics.json up to date from the run's events."""
+
+    def __init__(self, writer: FileWriter) -> None:
+        self.writer = writer
+        self.rows: list[dict[str, float]] = []
+        self.evaluation: dict[str, Any] | None = None
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, EpochEnded):
+            self._epoch_ended(event)
+        elif isinstance(event, EvaluationFinished):
+            self.evaluation = {**event.metrics, "weights": event.weights}
+        elif isinstance(event, Finished) and self.evaluation is not None:
+            self.writer.write_json("metrics.json", {
+                **self.evaluation, "stop_cause": event.cause, "stop_reason": event.reason,
+                "epochs_completed": event.epochs_completed,
+            })
+
+    def load_history(self, rows: list[dict[str, float]]) -> None:
+        """Start from earlier epochs (a resumed run keeps its whole history)."""
+        self.rows = list(rows)
+
+    def _epoch_ended(self, event: EpochEnded) -> None:
+        self.rows.append({
+            "epoch": event.epoch, "train_loss": event.train_loss,
+            "train_acc": event.train_accuracy, "val_loss": event.val_loss,
+            "val_acc": event.val_accuracy, "lr": event.lr, "epoch_time": event.epoch_time,
+            "samples_per_second": event.samples_per_second,
+        })
+        self.writer.write_text("history.csv", rows_to_csv(self.rows))

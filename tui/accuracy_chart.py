@@ -1,0 +1,42 @@
+"""Accuracy chart: train and validation accuracy per epoch, in percent."""
+
+from __future__ import annotations
+
+from functools import singledispatchmethod
+
+from textual_plotext import Plot
+
+from trainui.core import events as ev
+
+from .chart import EventChart, rgb
+from .series import BoundedSeries
+
+
+class AccuracyChart(EventChart):
+    """Accuracy against the epoch."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.train = BoundedSeries(capacity=1024)
+        self.val = BoundedSeries(capacity=1024)
+
+    @singledispatchmethod
+    def take(self, event: ev.Event) -> None:
+        """Follow per-epoch accuracies."""
+
+    @take.register
+    def _(self, event: ev.EpochEnded) -> None:
+        self.train.append(event.epoch, 100 * event.train_accuracy)
+        self.val.append(event.epoch, 100 * event.val_accuracy)
+        self.mark_dirty()
+
+    def plot(self, plt: Plot, colors: dict[str, str]) -> None:
+        """One line per split, markers differ so colour is not the only cue."""
+        plt.xlabel("epoch")
+        if not len(self.train):
+            plt.title("Accuracy % (after the first epoch)")
+            return
+        plt.title("Accuracy %")
+        for series, color, marker in ((self.train, "train", "dot"), (self.val, "val", "x")):
+            xs, ys = self.fit(*series.points())
+            plt.plot(xs, ys, color=rgb(colors[color]), marker=marker, label=color)

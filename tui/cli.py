@@ -1,0 +1,284 @@
+"""The `trainui` command line.
+
+Imports stay light at module level: `trainui --help` must answer without importing torch.
+Bad input becomes one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+COMMANDS = ("train", "eval")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are a single line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"trainui: error: {message}\n")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer > 0."""
+    value = _number(text, int, "an integer")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    value = _number(text, int, "an integer")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    value = _number(text, float, "a number")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    value = _number(text, float, "a number")
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
+def _number(text: str, kind: type, what: str) -> Any:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser: `train` (the default command) and `eval`."""
+    parser = _Parser(
+        prog="trainui",
+        description="Train a PyTorch model with a live terminal UI (or headless log lines). "
+        "Without a command, trainui runs `train`.",
+    )
+    parser.add_argument("--version", action="version", version="trainui 0.1.0")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _add_train(commands.add_parser("train", help="train a model (the default command)"))
+    _add_eval(commands.add_parser("eval", help="evaluate a checkpoint on the test split"))
+    return parser
+
+
+def _add_train(p: argparse.ArgumentParser) -> None:
+    from trainui.core.config import AMP_MODES, OPTIMIZERS, SCHEDULERS
+
+    p.description = "Train a model. Defaults: the CNN on scikit-learn's digits, 20 epochs."
+    data = p.add_argument_group("data and model")
+    data.add_argument("--dataset", default="digits",
+                      help="digits (embedded, default), mnist, fashion-mnist, cifar10, "
+                      "or package.module:factory")
+    data.add_argument("--data-dir", help="folder holding torchvision data sets")
+    data.add_argument("--download", action="store_true",
+                      help="download a torchvision data set into --data-dir if missing")
+    data.add_argument("--model", default="cnn",
+                      help="mlp, cnn (default), resnet18, or package.module:factory")
+    data.add_argument("--num-workers", type=non_negative_int, default=0,
+                      help="DataLoader worker processes (default 0)")
+    opt = p.add_argument_group("optimisation")
+    opt.add_argument("--epochs", type=positive_int, default=20)
+    opt.add_argument("--batch-size", type=positive_int, default=64)
+    opt.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate")
+    opt.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    opt.add_argument("--weight-decay", type=non_negative_float, default=0.0)
+    opt.add_argument("--scheduler", choices=SCHEDULERS, default="plateau",
+                     help="plateau steps on validation loss; step/cosine per epoch; "
+                     "onecycle per step (default plateau)")
+    opt.add_argument("--lr-patience", type=non_negative_int, default=2,
+                     help="epochs without improvement before plateau lowers the LR")
+    opt.add_argument("--patience", type=non_negative_int, default=5,
+                     help="early stopping: epochs without improvement (default 5)")
+    opt.add_argument("--min-delta", type=non_negative_float, default=0.0,
+                     help="early stopping: smallest change that counts as improvement")
+    opt.add_argument("--amp", choices=AMP_MODES, default="off", help="mixed precision")
+    opt.add_argument("--clip-grad", type=positive_float, default=None, metavar="NORM",
+                     help="clip the gradient norm to NORM")
+    run = p.add_argument_group("run")
+    run.add_argument("--seed", type=int, default=42)
+    run.add_argument("--deterministic", action="store_true",
+                     help="use deterministic algorithms only (slower, reproducible)")
+    run.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N, mps")
+    run.add_argument("--run-dir", help="run directory (default runs/<dataset>-<model>-<time>)")
+    run.add_argument("--checkpoint-every", type=non_negative_int, default=0, metavar="N",
+                     help="also keep a checkpoint every N epochs (default: off)")
+    run.add_argument("--headless", action="store_true",
+                     help="plain log lines instead of the TUI (automatic when stdout is "
+                     "not a terminal)")
+    run.add_argument("--theme", default="dark", help="TUI theme: dark, light, high-contrast")
+    run.add_argument("--refresh-rate", type=positive_float, default=4.0, metavar="HZ",
+                     help="TUI chart redraws per second at most (default 4)")
+
+
+def _add_eval(p: argparse.ArgumentParser) -> None:
+    p.description = "Evaluate a checkpoint (or a plain state_dict file) on the test split."
+    p.add_argument("checkpoint", help="path to a .pt file written by trainui")
+    p.add_argument("--dataset", help="override the data set stored in the checkpoint")
+    p.add_argument("--data-dir", help="folder holding torchvision data sets")
+    p.add_argument("--download", action="store_true")
+    p.add_argument("--model", help="override the model stored in the checkpoint")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-size", type=positive_int, default=None)
+    p.add_argument("--output", metavar="FILE", help="also write the metrics as JSON to FILE")
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse argv, treating a missing command as `train`."""
+    args = list(argv)
+    if not args or (args[0] not in COMMANDS and args[0] not in ("-h", "--help", "--version")):
+        args.insert(0, "train")
+    return build_parser().parse_args(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `trainui` console script."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        if args.command == "eval":
+            return _eval(args)
+        return _train(args)
+    except KeyboardInterrupt:
+        print("trainui: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # the one place that turns errors into a line
+        from trainui.core.errors import TrainuiError
+
+        if isinstance(exc, TrainuiError):
+            print(f"trainui: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"trainui: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from trainui.core.config import RunConfig
+
+    return RunConfig(
+        dataset=args.dataset, data_dir=args.data_dir, download=args.download, model=args.model,
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+        weight_decay=args.weight_decay, scheduler=args.scheduler, lr_patience=args.lr_patience,
+        patience=args.patience, min_delta=args.min_delta, amp=args.amp,
+        clip_grad=args.clip_grad, seed=args.seed, deterministic=args.deterministic,
+        device=args.device, num_workers=args.num_workers, run_dir=args.run_dir,
+        checkpoint_every=args.checkpoint_every,
+    ).validate()
+
+
+def _train(args: argparse.Namespace) -> int:
+    from trainui.core.control import Control
+
+    config = _config(args)
+    control = Control()
+    if _use_tui(args):
+        return _train_tui(config, control, args)
+    return _train_headless(config, control)
+
+
+def _use_tui(args: argparse.Namespace) -> bool:
+    if args.headless or not (sys.stdout.isatty() and sys.stdin.isatty()):
+        return False
+    from trainui.themes import load_theme
+
+    load_theme(args.theme)  # an unknown theme is an error before anything starts
+    return True
+
+
+def _train_headless(config: Any, control: Any) -> int:
+    from trainui.core.console import ConsoleSink
+    from trainui.core.run import run_training
+
+    interrupted = _install_stop_signals(control)
+    result = run_training(config, [ConsoleSink()], control)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return 0 if result.cause != "non_finite_loss" else EXIT_FAILED
+
+
+def _train_tui(config: Any, control: Any, args: argparse.Namespace) -> int:
+    from trainui.core.run import run_training
+    from trainui.tui.app import run_app
+
+    failure: list[str] = []
+
+    def job(sink: Any) -> object:
+        try:
+            return run_training(config, [sink], control)
+        except Exception as exc:
+            failure.append(str(exc))
+            raise
+
+    code = run_app(job, control, theme=args.theme, refresh_rate=args.refresh_rate)
+    if failure:
+        print(f"trainui: error: {failure[0]}", file=sys.stderr)
+        return EXIT_FAILED
+    return code
+
+
+def _install_stop_signals(control: Any) -> list[int]:
+    """First Ctrl+C/SIGTERM: stop at the next step and finish; a second Ctrl+C: stop at once."""
+    received: list[int] = []
+
+    def handler(signum: int, _frame: object) -> None:
+        if received and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        received.append(signum)
+        control.request_stop("now", source=signal.Signals(signum).name)
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return received
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from trainui.core.eval_checkpoint import EvalOptions, evaluate_checkpoint
+
+    metrics = evaluate_checkpoint(args.checkpoint, EvalOptions(
+        dataset=args.dataset, data_dir=args.data_dir, download=args.download, model=args.model,
+        device=args.device, batch_size=args.batch_size,
+    ))
+    print(format_metrics(metrics))
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            json.dump(metrics, handle, indent=2)
+    return 0
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    """Plain-text report: overall scores, per-class scores, confusion matrix."""
+    names = metrics["class_names"]
+    width = max(6, *(len(n) for n in names))
+    lines = [
+        f"checkpoint {metrics.get('checkpoint', '')}  ({metrics['samples']} test samples)",
+        f"accuracy {metrics['accuracy']:.4f}  precision {metrics['precision']:.4f}  "
+        f"recall {metrics['recall']:.4f}  f1 {metrics['f1']:.4f}",
+        "",
+        f"{'class':>{width}}  precision  recall      f1  support",
+    ]
+    for name in names:
+        c = metrics["per_class"][name]
+        lines.append(f"{name:>{width}}  {c['precision']:9.4f}  {c['recall']:6.4f}  "
+                     f"{c['f1']:6.4f}  {c['support']:7d}")
+    cell = max(5, *(len(n) for n in names))
+    lines += ["", "confusion matrix (rows: true, columns: predicted)",
+              " " * width + "".join(f"{n:>{cell + 1}}" for n in names)]
+    for name, row in zip(names, metrics["confusion_matrix"], strict=True):
+        lines.append(f"{name:>{width}}" + "".join(f"{v:>{cell + 1}}" for v in row))
+    return "\n".join(lines)

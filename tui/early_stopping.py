@@ -1,0 +1,59 @@
+"""Early-stopping panel: monitored metric, best value and epoch, wait against patience."""
+
+from __future__ import annotations
+
+from functools import singledispatchmethod
+
+from textual.content import Content
+from textual.widgets import Static
+
+from trainui.core import events as ev
+
+from .log_lines import format_metric
+from .panel import EventPanel
+
+
+def wait_style(wait_count: int, patience: int) -> str:
+    """Green while far from stopping, amber past half the patience, red on the last epoch."""
+    if patience <= 0 or wait_count < patience / 2:
+        return "$success"
+    if wait_count < patience - 1:
+        return "$warning"
+    return "$error"
+
+
+class EarlyStoppingPanel(EventPanel, Static):
+    """`Early stop val_loss min | best 0.0912 @ epoch 3 | wait 2/5 ■■□□□`."""
+
+    DEFAULT_CSS = """
+    EarlyStoppingPanel { height: 1; width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__("Early stop: no update yet", **kwargs)  # type: ignore[arg-type]
+        self.latest: ev.EarlyStoppingUpdated | None = None
+
+    @singledispatchmethod
+    def take(self, event: ev.Event) -> None:
+        """Follow the early-stopping counter."""
+
+    @take.register
+    def _(self, event: ev.EarlyStoppingUpdated) -> None:
+        self.latest = event
+        self.mark_dirty()
+
+    def redraw(self) -> None:
+        """Show best value, its epoch and the wait counter as blocks."""
+        state = self.latest
+        if state is None:
+            return
+        style = wait_style(state.wait_count, state.patience)
+        blocks = "■" * state.wait_count + "□" * max(0, state.patience - state.wait_count)
+        best = format_metric(state.monitor, state.best)
+        self.update(
+            Content.assemble(
+                ("Early stop ", "bold"), f"{state.monitor} ({state.mode}) best ",
+                (best, "bold"), f" @ epoch {state.best_epoch} | wait ",
+                (f"{state.wait_count}/{state.patience} {blocks}", f"bold {style}"),
+            )
+        )  # fmt: skip

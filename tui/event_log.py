@@ -1,0 +1,40 @@
+"""Event log panel: timestamped lines for saves, LR changes, pauses, stops; bounded."""
+
+from __future__ import annotations
+
+from rich.style import Style
+from rich.text import Text
+from textual.color import Color
+from textual.widgets import RichLog
+
+from trainui.core import events as ev
+
+from .log_lines import LOG_COLORS, describe
+from .panel import EventPanel
+from .timing import format_clock
+
+MAX_LINES = 500
+
+
+class EventLog(EventPanel, RichLog):
+    """The last MAX_LINES noteworthy events, stamped with time since the run started."""
+
+    DEFAULT_CSS = """
+    EventLog { height: 8; border-top: solid $panel; padding: 0 1; scrollbar-size-vertical: 1; }
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(max_lines=MAX_LINES, wrap=False, markup=False, **kwargs)  # type: ignore[arg-type]
+        self._start: float | None = None
+
+    def take(self, event: ev.Event) -> None:
+        """Write the event's line, if it has one (events are rare: no throttling needed)."""
+        if self._start is None:
+            self._start = event.time
+        line = describe(event)
+        if line is None:
+            return
+        color = self.app.theme_variables[LOG_COLORS.get(event.kind, "foreground")]
+        stamp = Text(format_clock(event.time - self._start) + " ", style="dim")
+        style = Style(color=Color.parse(color).rich_color)
+        self.write(Text.assemble(stamp, Text(line, style=style)))

@@ -1,0 +1,109 @@
+"""End-of-run panel: outcome, overall metrics, confusion matrix, per-class table; or the failure."""
+
+from __future__ import annotations
+
+from functools import singledispatchmethod
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
+from textual.widgets import Static
+
+from trainui.core import events as ev
+
+from .log_lines import format_metric
+from .panel import EventPanel
+from .report_tables import OVERALL_KEYS, confusion_table, metrics_table
+from .theming import chart_colors
+from .timing import format_duration
+
+
+class FinalReport(EventPanel, VerticalScroll):
+    """What the run achieved (Finished) or why it failed (Failed); stays until quit."""
+
+    DEFAULT_CSS = """
+    FinalReport { height: 1fr; padding: 0 1; }
+    FinalReport #summary { height: auto; margin-bottom: 1; }
+    FinalReport #tables { height: auto; }
+    FinalReport #matrix { width: auto; margin-right: 3; }
+    FinalReport #metrics { width: auto; }
+    FinalReport #failure { height: auto; border: heavy $error; padding: 1 2; display: none; }
+    FinalReport.-failed #failure { display: block; }
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.finished: ev.Finished | None = None
+        self.failure: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="failure")
+        yield Static(id="summary")
+        with Horizontal(id="tables"):
+            yield Static(id="matrix")
+            yield Static(id="metrics")
+
+    @singledispatchmethod
+    def take(self, event: ev.Event) -> None:
+        """Keep the outcome of the run."""
+
+    @take.register
+    def _(self, event: ev.Finished) -> None:
+        self.finished = event
+        self.mark_dirty()
+
+    @take.register
+    def _(self, event: ev.Failed) -> None:
+        self.show_failure(event.message)
+
+    def show_failure(self, message: str) -> None:
+        """Show why the run failed, on screen rather than only in a traceback."""
+        self.failure = message
+        self.add_class("-failed")
+        self.mark_dirty()
+
+    def redraw(self) -> None:
+        """Render the outcome in the current theme's colours."""
+        if self.failure is not None:
+            self.query_one("#failure", Static).update(
+                Content.assemble(("Training failed\n\n", "bold $error"), self.failure)
+            )
+        if self.finished is not None:
+            self._show_finished(self.finished)
+
+    def _show_finished(self, run: ev.Finished) -> None:
+        self.query_one("#summary", Static).update(summary(run))
+        if run.confusion_matrix:
+            self.query_one("#matrix", Static).update(
+                confusion_table(run.confusion_matrix, run.class_names, self._matrix_colors())
+            )
+        if run.metrics:
+            self.query_one("#metrics", Static).update(metrics_table(run.metrics))
+
+    def _matrix_colors(self) -> dict[str, str]:
+        variables = self.app.theme_variables
+        chart = chart_colors(self.app.theme)
+        return {
+            "base": variables["background"],
+            "muted": variables["foreground-muted"],
+            "correct": chart["correct"],
+            "wrong": chart["wrong"],
+        }
+
+
+def summary(run: ev.Finished) -> Content:
+    """Why and when the run ended, the best monitored value and the overall test metrics."""
+    lines = [
+        Content.assemble(
+            ("Finished: ", "bold $primary"), run.reason,
+            f" ({run.epochs_completed} epochs, {run.global_step:,} steps, "
+            f"{format_duration(run.elapsed)})",
+        )
+    ]  # fmt: skip
+    if run.best_monitor is not None:
+        best = format_metric(run.best_monitor, run.best_value)
+        lines.append(Content(f"Best {run.best_monitor} {best} at epoch {run.best_epoch}"))
+    if run.metrics:
+        parts = [(f"{key} ", (f"{run.metrics.get(key, 0.0):.4f}  ", "bold")) for key in OVERALL_KEYS]
+        lines.append(Content.assemble("Test  ", *(item for pair in parts for item in pair)))
+    return Content("\n").join(lines)

@@ -1,0 +1,44 @@
+"""Help screen: every key and what it does."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS = (
+    ("p, space", "pause / resume (takes effect within one training step)"),
+    ("s", "save a checkpoint now"),
+    ("e", "finish after the current epoch, then evaluate"),
+    ("q", "quit (asks first while training runs)"),
+    ("t", "next theme"),
+    ("?", "this help"),
+    ("Ctrl+C", "stop now and save; press again to quit at once"),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    """The keys, in a box over the run; any of escape, ? or q closes it."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Vertical { width: auto; max-width: 90%; height: auto; border: round $primary;
+                            background: $surface; padding: 0 1; }
+    """
+    BINDINGS = [
+        Binding("escape,question_mark,q", "dismiss", "Close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        for key, action in KEYS:
+            table.add_row(key, action)
+        with Vertical() as box:
+            box.border_title = "trainui keys"
+            box.border_subtitle = "esc closes"
+            yield Static(table)

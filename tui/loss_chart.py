@@ -1,0 +1,58 @@
+"""Loss chart: per-step training loss, its smoothed curve, per-epoch train and validation."""
+
+from __future__ import annotations
+
+from functools import singledispatchmethod
+
+from textual_plotext import Plot
+
+from trainui.core import events as ev
+
+from .chart import EventChart, rgb
+from .series import BoundedSeries, Smoother
+
+
+class LossChart(EventChart):
+    """Loss against the global step."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.step_loss = BoundedSeries()
+        self.smooth_loss = BoundedSeries()
+        self.train_loss = BoundedSeries(capacity=1024)
+        self.val_loss = BoundedSeries(capacity=1024)
+        self._smoother = Smoother()
+
+    def add_step_losses(self, pairs: list[list[float]]) -> None:
+        """Append [global_step, loss] pairs."""
+        for step, loss in pairs:
+            self.step_loss.append(step, loss)
+            self.smooth_loss.append(step, self._smoother.update(loss))
+        if pairs:
+            self.mark_dirty()
+
+    @singledispatchmethod
+    def take(self, event: ev.Event) -> None:
+        """Follow per-epoch losses (step losses come through add_step_losses)."""
+
+    @take.register
+    def _(self, event: ev.EpochEnded) -> None:
+        self.train_loss.append(event.global_step, event.train_loss)
+        self.val_loss.append(event.global_step, event.val_loss)
+        self.mark_dirty()
+
+    def plot(self, plt: Plot, colors: dict[str, str]) -> None:
+        """Raw steps faint underneath, smoothed on top, epochs as markers."""
+        plt.title("Loss")
+        plt.xlabel("step")
+        if not len(self.step_loss) and not len(self.train_loss):
+            return
+        for series, color, label, marker in (
+            (self.step_loss, "step_loss", "step", "braille"),
+            (self.smooth_loss, "smooth_loss", "smoothed", "braille"),
+            (self.train_loss, "train", "train", "dot"),
+            (self.val_loss, "val", "val", "x"),
+        ):
+            xs, ys = self.fit(*series.points())
+            if xs:
+                plt.plot(xs, ys, color=rgb(colors[color]), marker=marker, label=label)

@@ -1,0 +1,64 @@
+"""Learning-rate panel: the current value and a sparkline of its history (log scale)."""
+
+from __future__ import annotations
+
+import math
+from functools import singledispatchmethod
+
+from textual.app import ComposeResult
+from textual.widget import Widget
+from textual.widgets import Label, Sparkline
+
+from trainui.core import events as ev
+
+from .panel import EventPanel
+from .series import BoundedSeries, downsample
+
+
+class LearningRatePanel(EventPanel, Widget):
+    """`LR 1.00e-03` followed by a sparkline of log10(lr) over the run."""
+
+    DEFAULT_CSS = """
+    LearningRatePanel { layout: horizontal; height: 1; width: 1fr; }
+    LearningRatePanel Label { width: auto; padding: 0 1 0 0; }
+    LearningRatePanel Sparkline { width: 1fr; height: 1; }
+    LearningRatePanel Sparkline > .sparkline--max-color { color: $accent; }
+    LearningRatePanel Sparkline > .sparkline--min-color { color: $accent 40%; }
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.history = BoundedSeries(capacity=512)
+        self.current: float | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label("LR -", id="lr-value")
+        yield Sparkline([], id="lr-spark")
+
+    def redraw(self) -> None:
+        """Show the current value and the downsampled history."""
+        if self.current is None:
+            return
+        self.query_one("#lr-value", Label).update(f"LR [b]{self.current:.2e}[/]")
+        spark = self.query_one("#lr-spark", Sparkline)
+        _, values = downsample(*self.history.points(), max(2, spark.size.width))
+        spark.data = values
+
+    @singledispatchmethod
+    def take(self, event: ev.Event) -> None:
+        """Follow the learning rate."""
+
+    @take.register
+    def _(self, event: ev.Progress) -> None:
+        self._record(event.global_step, event.lr)
+
+    @take.register
+    def _(self, event: ev.LRChanged) -> None:
+        self._record(event.global_step, event.new_lr)
+
+    def _record(self, step: int, lr: float) -> None:
+        if lr != self.current:
+            self.mark_dirty()
+        self.current = lr
+        if lr > 0:
+            self.history.append(step, math.log10(lr))

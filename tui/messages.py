@@ -1,0 +1,47 @@
+"""Messages from the training thread to the app (posted with the thread-safe post_message)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from trainui.core.events import Event, Progress
+
+
+@dataclass
+class TrainingEvent(Message):
+    """A core event arrived from the training thread."""
+
+    event: Event
+
+
+@dataclass
+class TrainingProgress(Message):
+    """Step progress arrived; a newer one supersedes a queued one, keeping its step losses."""
+
+    event: Progress
+    step_losses: list[list[float]]
+
+    def can_replace(self, message: Message) -> bool:
+        """Let the newer progress replace this one once it has taken our step losses."""
+        if not isinstance(message, TrainingProgress):
+            return False
+        # Only the app thread reads queued messages, so extending the newer one is safe;
+        # without this the per-step loss chart would get gaps when the UI falls behind.
+        message.step_losses[:0] = self.step_losses
+        return True
+
+
+@dataclass
+class JobEnded(Message):
+    """The training job returned; error is one line when it raised instead."""
+
+    error: str | None
+
+
+def event_message(event: Event) -> Message:
+    """Wrap a core event in the message the app receives for it."""
+    if isinstance(event, Progress):
+        return TrainingProgress(event, list(event.step_losses))
+    return TrainingEvent(event)
