@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise TrainuiError(_unpickling_message(path, exc)) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+    except Exception as exc:  # torch.load fails on garbage with many types (KeyError too)
         raise TrainuiError(
             f"checkpoint {path} is truncated or corrupt ({_first_line(exc)})"
         ) from None
@@ -58,16 +57,27 @@ def load_model_weights(model: nn.Module, state: dict[str, Any], path: str, model
         ) from None
 
 
+# What torch's weights-only unpickler says when a file asks it to import or call something;
+# every other refusal of it (an unknown opcode, say) comes from bytes that are no pickle.
+_CODE_MARKERS = (
+    "Unsupported global", "is blocked", "unrecognized function", "Can only create new object",
+    "Can only build",
+)
+
+
 def _unpickling_message(path: Path, exc: Exception) -> str:
     text = str(exc)
-    if "Weights only load failed" in text or "Unsupported global" in text:
+    if any(marker in text for marker in _CODE_MARKERS):
         return (
             f"refusing to load checkpoint {path}: it contains pickled code or objects "
             "that are not plain weights (nothing from it was run)"
         )
-    return f"checkpoint {path} is truncated or corrupt ({_first_line(exc)})"
+    cause = text.rpartition("WeightsUnpickler error:")[2]  # torch's cause, not its advice
+    return f"checkpoint {path} is truncated or corrupt ({_first_line(exc, cause)})"
 
 
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:160] if text else type(exc).__name__
+def _first_line(exc: Exception, text: str | None = None) -> str:
+    lines = str(exc if text is None else text).strip().splitlines()
+    if not lines:
+        return type(exc).__name__
+    return lines[0] if len(lines[0]) <= 160 else lines[0][:159] + "…"

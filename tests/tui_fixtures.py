@@ -19,8 +19,9 @@ STEPS = 20
 BATCH = 64
 EPOCH_SECONDS = 3.0
 CLASSES = [str(digit) for digit in range(10)]
-TRAIN_ACC = [0.52, 0.83, 0.90, 0.93, 0.95, 0.96, 0.965, 0.97]
-VAL_LOSS = [0.92, 0.41, 0.43, 0.44, 0.45, 0.46, 0.44, 0.47]
+TRAIN_ACC = [0.52, 0.83, 0.90, 0.93, 0.95, 0.96, 0.965]
+VAL_LOSS = [0.92, 0.41, 0.43, 0.44, 0.45, 0.46, 0.44]
+LAST_EPOCH = 7
 BEST_EPOCH = 2
 
 
@@ -110,20 +111,21 @@ def paused_events() -> list[ev.Event]:
 
 
 def finished_tail() -> list[ev.Event]:
-    """After the pause: resume, epochs 4-8, early stop, test evaluation, Finished."""
+    """After the pause: resume, epochs 4-7, early stop, test evaluation, Finished."""
     resume_time = at(4, 10) + 5.1
-    out: list[ev.Event] = [ev.Resumed(time=resume_time, epoch=4, global_step=70, paused_seconds=5.0)]
-    for epoch in range(4, 9):
+    resumed = ev.Resumed(time=resume_time, epoch=4, global_step=70, paused_seconds=5.0)
+    out: list[ev.Event] = [resumed]
+    for epoch in range(4, LAST_EPOCH + 1):
         out += [event for event in epoch_events(epoch, lr_at(epoch)) if event.time > resume_time]
-    stop, last = at(8, STEPS) + 0.6, 8 * STEPS
-    reason = "val_loss did not improve for 6 epochs (best 0.4100 at epoch 2, patience 5)"
+    stop, last = at(LAST_EPOCH, STEPS) + 0.6, LAST_EPOCH * STEPS
+    reason = "no improvement in val_loss for 5 epochs (best 0.4100 at epoch 2)"
     metrics = digits_metrics()
     out += [
-        ev.TrainingStopped(time=stop, epoch=8, global_step=last, cause="early_stopping",
+        ev.TrainingStopped(time=stop, epoch=LAST_EPOCH, global_step=last, cause="early_stopping",
                            reason=reason),
         ev.EvaluationFinished(time=stop + 0.3, split="test", weights="best", metrics=metrics),
         ev.Finished(
-            time=stop + 0.4, cause="early_stopping", reason=reason, epochs_completed=8,
+            time=stop + 0.4, cause="early_stopping", reason=reason, epochs_completed=LAST_EPOCH,
             global_step=last, elapsed=stop + 0.4 - START, metrics=metrics,
             confusion_matrix=CONFUSION, class_names=CLASSES, best_monitor="val_loss",
             best_value=0.41, best_epoch=BEST_EPOCH,
@@ -210,3 +212,22 @@ async def settle(pilot: object, job: FakeJob, *, done: bool = False) -> None:
     await pilot.pause()  # type: ignore[attr-defined]
     pilot.app.flush_panels()  # type: ignore[attr-defined]
     await pilot.pause()  # type: ignore[attr-defined]
+
+
+STAGES: dict[str, Callable[[], list[ev.Event]]] = {
+    "running": running_events,
+    "paused": paused_events,
+    "finished": finished_events,
+}
+
+
+def staged_app(stage: str, theme: str = "dark", **kwargs: object) -> tuple[object, FakeJob]:
+    """An app fed with the recorded stream up to `stage`; it holds there until released."""
+    from trainui.core.control import Control
+    from trainui.tui.app import TrainApp
+
+    events = STAGES[stage]()
+    job = FakeJob(events, hold=stage != "finished")
+    control = kwargs.pop("control", None) or Control()
+    app = TrainApp(job, control, theme=theme, clock=clock_after(events), **kwargs)  # type: ignore[arg-type]
+    return app, job

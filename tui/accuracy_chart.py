@@ -5,10 +5,9 @@ from __future__ import annotations
 from functools import singledispatchmethod
 
 from textual_plotext import Plot
-
 from trainui.core import events as ev
 
-from .chart import EventChart, rgb
+from .chart import EventChart, legend_entry, nice_ticks, rgb, tick_label
 from .series import BoundedSeries
 
 
@@ -32,11 +31,18 @@ class AccuracyChart(EventChart):
 
     def plot(self, plt: Plot, colors: dict[str, str]) -> None:
         """One line per split, markers differ so colour is not the only cue."""
-        plt.xlabel("epoch")
         if not len(self.train):
-            plt.title("Accuracy % (after the first epoch)")
             return
-        plt.title("Accuracy %")
-        for series, color, marker in ((self.train, "train", "dot"), (self.val, "val", "x")):
+        for series, color, marker in ((self.train, "train", "•"), (self.val, "val", "x")):
             xs, ys = self.fit(*series.points())
-            plt.plot(xs, ys, color=rgb(colors[color]), marker=marker, label=color)
+            plt.plot(xs, ys, color=rgb(colors[color]), marker="braille")
+            plt.scatter(xs, ys, color=rgb(colors[color]), marker=marker)
+        ticks = nice_ticks(1, self.train.last[0] if self.train.last else 1)
+        plt.xticks(ticks, [tick_label(tick) for tick in ticks])
+
+    def legend(self, colors: dict[str, str]) -> str:
+        """Accuracy, then train and val entries (or when data will come)."""
+        if not len(self.train):
+            return "[b]Accuracy %[/]  [dim]after the first epoch[/]"
+        train = legend_entry("•", "train", colors["train"])
+        return f"[b]Accuracy %[/]  {train} {legend_entry('x', 'val', colors['val'])}"

@@ -11,7 +11,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.theme import Theme
 from textual.widgets import ContentSwitcher, Footer
-
 from trainui.core.control import STOP_AFTER_EPOCH, STOP_NOW, Control
 from trainui.core.events import Event, Failed, Finished, Sink
 
@@ -140,7 +139,9 @@ class TrainApp(App[None]):
         """Route a core event to every panel; end the run on Finished or Failed."""
         self._route(message.event)
         if isinstance(message.event, Finished):
-            self._end_run(EXIT_FINISHED)
+            # As headless: a run stopped by a non-finite loss did not succeed.
+            failed = message.event.cause == "non_finite_loss"
+            self._end_run(EXIT_FAILED if failed else EXIT_FINISHED)
         elif isinstance(message.event, Failed):
             self._end_run(EXIT_FAILED)
 
@@ -152,7 +153,7 @@ class TrainApp(App[None]):
     def on_job_ended(self, message: JobEnded) -> None:
         """The training thread returned: show an unreported error; quit if asked to."""
         self.job_running = False
-        if message.error is not None or self.outcome is None:
+        if self.outcome is None:  # the job died without saying why (or raised before Failed)
             reason = message.error or "the training job ended without a result"
             self._route(Failed(message=reason, time=self._clock()))
             self._end_run(EXIT_FAILED)
@@ -244,9 +245,7 @@ class TrainApp(App[None]):
         self.flush_panels()
 
 
-def run_app(
-    job: Job, control: Control, *, theme: str = "dark", refresh_rate: float = 4.0
-) -> int:
+def run_app(job: Job, control: Control, *, theme: str = "dark", refresh_rate: float = 4.0) -> int:
     """Run the Textual app; `job(sink)` runs the whole training on a worker thread.
 
     It calls sink(event) for every event and returns after emitting Finished or Failed.

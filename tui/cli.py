@@ -84,48 +84,94 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 
     p.description = "Train a model. Defaults: the CNN on scikit-learn's digits, 20 epochs."
     data = p.add_argument_group("data and model")
-    data.add_argument("--dataset", default="digits",
-                      help="digits (embedded, default), mnist, fashion-mnist, cifar10, "
-                      "or package.module:factory")
+    data.add_argument(
+        "--dataset",
+        default="digits",
+        help="digits (embedded, default), mnist, fashion-mnist, cifar10, or package.module:factory",
+    )
     data.add_argument("--data-dir", help="folder holding torchvision data sets")
-    data.add_argument("--download", action="store_true",
-                      help="download a torchvision data set into --data-dir if missing")
-    data.add_argument("--model", default="cnn",
-                      help="mlp, cnn (default), resnet18, or package.module:factory")
-    data.add_argument("--num-workers", type=non_negative_int, default=0,
-                      help="DataLoader worker processes (default 0)")
+    data.add_argument(
+        "--download",
+        action="store_true",
+        help="download a torchvision data set into --data-dir if missing",
+    )
+    data.add_argument(
+        "--model", default="cnn", help="mlp, cnn (default), resnet18, or package.module:factory"
+    )
+    data.add_argument(
+        "--num-workers",
+        type=non_negative_int,
+        default=0,
+        help="DataLoader worker processes (default 0)",
+    )
     opt = p.add_argument_group("optimisation")
     opt.add_argument("--epochs", type=positive_int, default=20)
     opt.add_argument("--batch-size", type=positive_int, default=64)
     opt.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate")
     opt.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
     opt.add_argument("--weight-decay", type=non_negative_float, default=0.0)
-    opt.add_argument("--scheduler", choices=SCHEDULERS, default="plateau",
-                     help="plateau steps on validation loss; step/cosine per epoch; "
-                     "onecycle per step (default plateau)")
-    opt.add_argument("--lr-patience", type=non_negative_int, default=2,
-                     help="epochs without improvement before plateau lowers the LR")
-    opt.add_argument("--patience", type=non_negative_int, default=5,
-                     help="early stopping: epochs without improvement (default 5)")
-    opt.add_argument("--min-delta", type=non_negative_float, default=0.0,
-                     help="early stopping: smallest change that counts as improvement")
+    opt.add_argument(
+        "--scheduler",
+        choices=SCHEDULERS,
+        default="plateau",
+        help="plateau steps on validation loss; step/cosine per epoch; "
+        "onecycle per step (default plateau)",
+    )
+    opt.add_argument(
+        "--lr-patience",
+        type=non_negative_int,
+        default=2,
+        help="epochs without improvement before plateau lowers the LR",
+    )
+    opt.add_argument(
+        "--patience",
+        type=non_negative_int,
+        default=5,
+        help="early stopping: epochs without improvement (default 5)",
+    )
+    opt.add_argument(
+        "--min-delta",
+        type=non_negative_float,
+        default=0.0,
+        help="early stopping: smallest change that counts as improvement",
+    )
     opt.add_argument("--amp", choices=AMP_MODES, default="off", help="mixed precision")
-    opt.add_argument("--clip-grad", type=positive_float, default=None, metavar="NORM",
-                     help="clip the gradient norm to NORM")
+    opt.add_argument(
+        "--clip-grad",
+        type=positive_float,
+        default=None,
+        metavar="NORM",
+        help="clip the gradient norm to NORM",
+    )
     run = p.add_argument_group("run")
     run.add_argument("--seed", type=int, default=42)
-    run.add_argument("--deterministic", action="store_true",
-                     help="use deterministic algorithms only (slower, reproducible)")
+    run.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="use deterministic algorithms only (slower, reproducible)",
+    )
     run.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N, mps")
     run.add_argument("--run-dir", help="run directory (default runs/<dataset>-<model>-<time>)")
-    run.add_argument("--checkpoint-every", type=non_negative_int, default=0, metavar="N",
-                     help="also keep a checkpoint every N epochs (default: off)")
-    run.add_argument("--headless", action="store_true",
-                     help="plain log lines instead of the TUI (automatic when stdout is "
-                     "not a terminal)")
+    run.add_argument(
+        "--checkpoint-every",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="also keep a checkpoint every N epochs (default: off)",
+    )
+    run.add_argument(
+        "--headless",
+        action="store_true",
+        help="plain log lines instead of the TUI (automatic when stdout is not a terminal)",
+    )
     run.add_argument("--theme", default="dark", help="TUI theme: dark, light, high-contrast")
-    run.add_argument("--refresh-rate", type=positive_float, default=4.0, metavar="HZ",
-                     help="TUI chart redraws per second at most (default 4)")
+    run.add_argument(
+        "--refresh-rate",
+        type=positive_float,
+        default=4.0,
+        metavar="HZ",
+        help="TUI chart redraws per second at most (default 4)",
+    )
 
 
 def _add_eval(p: argparse.ArgumentParser) -> None:
@@ -162,22 +208,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         from trainui.core.errors import TrainuiError
 
         if isinstance(exc, TrainuiError):
-            print(f"trainui: error: {exc}", file=sys.stderr)
+            print(f"trainui: error: {_one_line(str(exc))}", file=sys.stderr)
             return EXIT_USAGE
-        print(f"trainui: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"trainui: error: {type(exc).__name__}: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _one_line(message: str) -> str:
+    # Messages may quote user code or torch, whose errors often span several lines.
+    return " ".join(message.split())
 
 
 def _config(args: argparse.Namespace) -> Any:
     from trainui.core.config import RunConfig
 
     return RunConfig(
-        dataset=args.dataset, data_dir=args.data_dir, download=args.download, model=args.model,
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-        weight_decay=args.weight_decay, scheduler=args.scheduler, lr_patience=args.lr_patience,
-        patience=args.patience, min_delta=args.min_delta, amp=args.amp,
-        clip_grad=args.clip_grad, seed=args.seed, deterministic=args.deterministic,
-        device=args.device, num_workers=args.num_workers, run_dir=args.run_dir,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        download=args.download,
+        model=args.model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        weight_decay=args.weight_decay,
+        scheduler=args.scheduler,
+        lr_patience=args.lr_patience,
+        patience=args.patience,
+        min_delta=args.min_delta,
+        amp=args.amp,
+        clip_grad=args.clip_grad,
+        seed=args.seed,
+        deterministic=args.deterministic,
+        device=args.device,
+        num_workers=args.num_workers,
+        run_dir=args.run_dir,
         checkpoint_every=args.checkpoint_every,
     ).validate()
 
@@ -227,7 +292,7 @@ def _train_tui(config: Any, control: Any, args: argparse.Namespace) -> int:
 
     code = run_app(job, control, theme=args.theme, refresh_rate=args.refresh_rate)
     if failure:
-        print(f"trainui: error: {failure[0]}", file=sys.stderr)
+        print(f"trainui: error: {_one_line(failure[0])}", file=sys.stderr)
         return EXIT_FAILED
     return code
 
@@ -250,10 +315,17 @@ def _install_stop_signals(control: Any) -> list[int]:
 def _eval(args: argparse.Namespace) -> int:
     from trainui.core.eval_checkpoint import EvalOptions, evaluate_checkpoint
 
-    metrics = evaluate_checkpoint(args.checkpoint, EvalOptions(
-        dataset=args.dataset, data_dir=args.data_dir, download=args.download, model=args.model,
-        device=args.device, batch_size=args.batch_size,
-    ))
+    metrics = evaluate_checkpoint(
+        args.checkpoint,
+        EvalOptions(
+            dataset=args.dataset,
+            data_dir=args.data_dir,
+            download=args.download,
+            model=args.model,
+            device=args.device,
+            batch_size=args.batch_size,
+        ),
+    )
     print(format_metrics(metrics))
     if args.output:
         with open(args.output, "w", encoding="utf-8") as handle:
@@ -274,11 +346,20 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     ]
     for name in names:
         c = metrics["per_class"][name]
-        lines.append(f"{name:>{width}}  {c['precision']:9.4f}  {c['recall']:6.4f}  "
-                     f"{c['f1']:6.4f}  {c['support']:7d}")
+        lines.append(
+            f"{name:>{width}}  {c['precision']:9.4f}  {c['recall']:6.4f}  "
+            f"{c['f1']:6.4f}  {c['support']:7d}"
+        )
     cell = max(5, *(len(n) for n in names))
-    lines += ["", "confusion matrix (rows: true, columns: predicted)",
-              " " * width + "".join(f"{n:>{cell + 1}}" for n in names)]
+    lines += [
+        "",
+        "confusion matrix (rows: true, columns: predicted)",
+        " " * width + "".join(f"{n:>{cell + 1}}" for n in names),
+    ]
     for name, row in zip(names, metrics["confusion_matrix"], strict=True):
         lines.append(f"{name:>{width}}" + "".join(f"{v:>{cell + 1}}" for v in row))
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,7 +6,6 @@ from rich.style import Style
 from rich.text import Text
 from textual.color import Color
 from textual.widgets import RichLog
-
 from trainui.core import events as ev
 
 from .log_lines import LOG_COLORS, describe
@@ -20,11 +19,12 @@ class EventLog(EventPanel, RichLog):
     """The last MAX_LINES noteworthy events, stamped with time since the run started."""
 
     DEFAULT_CSS = """
-    EventLog { height: 8; border-top: solid $panel; padding: 0 1; scrollbar-size-vertical: 1; }
+    EventLog { height: 8; border-top: solid $panel; padding: 0 1; overflow-x: hidden;
+               scrollbar-size-vertical: 1; }
     """
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__(max_lines=MAX_LINES, wrap=False, markup=False, **kwargs)  # type: ignore[arg-type]
+        super().__init__(max_lines=MAX_LINES, wrap=True, markup=False, **kwargs)  # type: ignore[arg-type]
         self._start: float | None = None
 
     def take(self, event: ev.Event) -> None:

@@ -8,7 +8,6 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
-
 from trainui.core import events as ev
 
 from .log_lines import format_metric
@@ -23,9 +22,9 @@ class FinalReport(EventPanel, VerticalScroll):
 
     DEFAULT_CSS = """
     FinalReport { height: 1fr; padding: 0 1; }
-    FinalReport #summary { height: auto; margin-bottom: 1; }
+    FinalReport #summary { height: auto; }
     FinalReport #tables { height: auto; }
-    FinalReport #matrix { width: auto; margin-right: 3; }
+    FinalReport #matrix { width: auto; margin-right: 4; }
     FinalReport #metrics { width: auto; }
     FinalReport #failure { height: auto; border: heavy $error; padding: 1 2; display: none; }
     FinalReport.-failed #failure { display: block; }
@@ -93,17 +92,15 @@ class FinalReport(EventPanel, VerticalScroll):
 
 def summary(run: ev.Finished) -> Content:
     """Why and when the run ended, the best monitored value and the overall test metrics."""
-    lines = [
-        Content.assemble(
-            ("Finished: ", "bold $primary"), run.reason,
-            f" ({run.epochs_completed} epochs, {run.global_step:,} steps, "
-            f"{format_duration(run.elapsed)})",
-        )
-    ]  # fmt: skip
+    elapsed = format_duration(run.elapsed)
+    done = f"{run.epochs_completed} epochs, {run.global_step:,} steps in {elapsed}"
     if run.best_monitor is not None:
         best = format_metric(run.best_monitor, run.best_value)
-        lines.append(Content(f"Best {run.best_monitor} {best} at epoch {run.best_epoch}"))
+        done += f"; best {run.best_monitor} {best} at epoch {run.best_epoch}"
+    lines = [Content.assemble(("Finished: ", "bold $primary"), run.reason), Content(done)]
     if run.metrics:
-        parts = [(f"{key} ", (f"{run.metrics.get(key, 0.0):.4f}  ", "bold")) for key in OVERALL_KEYS]
-        lines.append(Content.assemble("Test  ", *(item for pair in parts for item in pair)))
+        parts: list[str | tuple[str, str]] = [("Test ", "bold")]
+        for key in OVERALL_KEYS:
+            parts += [f"{key} ", (f"{run.metrics.get(key, 0.0):.4f}  ", "bold")]
+        lines.append(Content.assemble(*parts))
     return Content("\n").join(lines)

@@ -7,7 +7,6 @@ from functools import singledispatchmethod
 
 from textual.content import Content
 from textual.widgets import Static
-
 from trainui.core import events as ev
 
 from .panel import EventPanel
@@ -109,7 +108,8 @@ class RunHeader(EventPanel, Static):
 
     def _state_line(self) -> Content:
         name = self._started.run_name if self._started else "trainui"
-        badge = Content.styled(f" {self.state.upper()} ", f"bold reverse {STATE_STYLES[self.state]}")
+        style = f"bold reverse {STATE_STYLES[self.state]}"
+        badge = Content.styled(f" {self.state.upper()} ", style)
         return Content.assemble(
             badge, " ", (name, "bold"), "  elapsed ", (self._shown_elapsed, "bold")
         )

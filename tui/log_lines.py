@@ -49,9 +49,9 @@ def _(event: ev.RunStarted) -> str:
 @describe.register
 def _(event: ev.EpochEnded) -> str:
     return (
-        f"epoch {event.epoch}/{event.epochs}: train loss {event.train_loss:.4f} "
-        f"acc {event.train_accuracy:.2%} | val loss {event.val_loss:.4f} "
-        f"acc {event.val_accuracy:.2%} | {event.epoch_time:.1f}s"
+        f"epoch {event.epoch}/{event.epochs}: loss {event.train_loss:.4f} "
+        f"acc {event.train_accuracy:.1%} | val loss {event.val_loss:.4f} "
+        f"acc {event.val_accuracy:.1%} | {event.epoch_time:.1f}s"
     )
 
 
@@ -72,7 +72,9 @@ def _(event: ev.EarlyStoppingUpdated) -> str | None:
 
 @describe.register
 def _(event: ev.CheckpointSaved) -> str:
-    metric = f", {event.monitor} {format_metric(event.monitor, event.value)}" if event.monitor else ""
+    metric = ""
+    if event.monitor:
+        metric = f", {event.monitor} {format_metric(event.monitor, event.value)}"
     return (
         f"saved {event.reason} checkpoint (epoch {event.epoch}{metric}): "
         f"{os.path.basename(event.path)}"

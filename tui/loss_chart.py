@@ -5,10 +5,9 @@ from __future__ import annotations
 from functools import singledispatchmethod
 
 from textual_plotext import Plot
-
 from trainui.core import events as ev
 
-from .chart import EventChart, rgb
+from .chart import EventChart, legend_entry, nice_ticks, rgb, tick_label
 from .series import BoundedSeries, Smoother
 
 
@@ -43,16 +42,30 @@ class LossChart(EventChart):
 
     def plot(self, plt: Plot, colors: dict[str, str]) -> None:
         """Raw steps faint underneath, smoothed on top, epochs as markers."""
-        plt.title("Loss")
-        plt.xlabel("step")
         if not len(self.step_loss) and not len(self.train_loss):
             return
-        for series, color, label, marker in (
-            (self.step_loss, "step_loss", "step", "braille"),
-            (self.smooth_loss, "smooth_loss", "smoothed", "braille"),
-            (self.train_loss, "train", "train", "dot"),
-            (self.val_loss, "val", "val", "x"),
-        ):
+        first, _ = self.step_loss.points()
+        ticks = nice_ticks(first[0] if first else 0, max(self._last_step(), 1))
+        plt.xticks(ticks, [tick_label(tick) for tick in ticks])
+        for series, color in ((self.step_loss, "step_loss"), (self.smooth_loss, "smooth_loss")):
             xs, ys = self.fit(*series.points())
             if xs:
-                plt.plot(xs, ys, color=rgb(colors[color]), marker=marker, label=label)
+                plt.plot(xs, ys, color=rgb(colors[color]), marker="braille")
+        for series, color, marker in ((self.train_loss, "train", "•"), (self.val_loss, "val", "x")):
+            xs, ys = self.fit(*series.points())
+            if xs:
+                plt.scatter(xs, ys, color=rgb(colors[color]), marker=marker)
+
+    def _last_step(self) -> float:
+        ends = [series.last[0] for series in (self.step_loss, self.train_loss) if series.last]
+        return max(ends, default=0.0)
+
+    def legend(self, colors: dict[str, str]) -> str:
+        """Loss, then one entry per series."""
+        entries = (
+            legend_entry("⠉", "step", colors["step_loss"]),
+            legend_entry("⠉", "smoothed", colors["smooth_loss"]),
+            legend_entry("•", "train", colors["train"]),
+            legend_entry("x", "val", colors["val"]),
+        )
+        return "[b]Loss[/]  " + " ".join(entries)

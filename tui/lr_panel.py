@@ -8,7 +8,6 @@ from functools import singledispatchmethod
 from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import Label, Sparkline
-
 from trainui.core import events as ev
 
 from .panel import EventPanel

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textual.message import Message
-
 from trainui.core.events import Event, Progress
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich import box
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
@@ -32,18 +31,18 @@ def confusion_table(
     matrix: list[list[int]], class_names: list[str], colors: dict[str, str]
 ) -> Table:
     """Rows are true classes, columns predicted; cells shaded by their row share."""
-    width = max(3, len(str(max((max(row) for row in matrix), default=0))))
+    width = 1 + max(2, len(str(max((max(row) for row in matrix), default=0))))
     table = Table(
-        title="Confusion matrix (rows: true, columns: predicted)",
-        box=None, padding=0, collapse_padding=True, title_justify="left",
+        title="Confusion (true x pred)", title_style="bold", title_justify="left",
+        box=None, padding=0, collapse_padding=True, show_edge=False,
     )  # fmt: skip
     table.add_column("", justify="right", style="bold", no_wrap=True)
     for name in class_names:
-        table.add_column(name[: width + 1], justify="right", width=width + 1, no_wrap=True)
+        table.add_column(name[:width], justify="right", width=width, no_wrap=True)
     for row_index, row in enumerate(matrix):
         total = sum(row)
         cells = [
-            Text(f"{count:>{width}} " if count else f"{'.':>{width}} ",
+            Text(f"{count or '.':>{width}}",
                  style=shade(count, total, row_index == col_index, colors))
             for col_index, count in enumerate(row)
         ]  # fmt: skip
@@ -54,8 +53,8 @@ def confusion_table(
 def metrics_table(metrics: dict[str, Any]) -> Table:
     """Per-class precision, recall, F1 and support, then the overall figures."""
     table = Table(
-        title="Per-class metrics", box=box.SIMPLE_HEAD, padding=(0, 1), title_justify="left",
-        show_edge=False, pad_edge=False,
+        title="Per class", title_style="bold", title_justify="left", box=None,
+        padding=(0, 1), pad_edge=False, header_style="bold underline",
     )  # fmt: skip
     table.add_column("class", no_wrap=True)
     for heading in ("prec", "recall", "F1", "n"):
@@ -65,7 +64,6 @@ def metrics_table(metrics: dict[str, Any]) -> Table:
             name, *(f"{scores.get(key, 0.0):.3f}" for key in ("precision", "recall", "f1")),
             str(scores.get("support", "")),
         )  # fmt: skip
-    table.add_section()
     table.add_row(
         Text("overall", style="bold"),
         *(Text(f"{metrics.get(key, 0.0):.3f}", style="bold") for key in OVERALL_KEYS[1:]),

@@ -28,7 +28,10 @@ def format_clock(seconds: float) -> str:
 
 
 def seconds_per_step(
-    active_seconds: float, steps_measured: int, mean_epoch_seconds: float | None, steps_per_epoch: int
+    active_seconds: float,
+    steps_measured: int,
+    mean_epoch_seconds: float | None,
+    steps_per_epoch: int,
 ) -> float | None:
     """Mean seconds per training step; None until there is something to measure.
 

@@ -1,0 +1,71 @@
+"""Shared fixtures: run the `trainui` command line in fresh Python processes."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+CLI_TIMEOUT_S = 240
+
+RunTrainui = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def run_trainui(
+    args: Sequence[object], *, pythonpath: Path | None = None, cwd: Path | None = None,
+    stdin: int = subprocess.DEVNULL,
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m trainui.tui.cli ARGS` with stdout and stderr piped (so: headless)."""
+    env = dict(os.environ)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath),
+                                                          env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, "-m", "trainui.tui.cli", *map(str, args)],
+        capture_output=True, text=True, stdin=stdin, env=env, cwd=cwd,
+        timeout=CLI_TIMEOUT_S,
+    )
+
+
+@pytest.fixture(scope="session")
+def trainui_cli() -> RunTrainui:
+    """The function that runs the command line in a subprocess; see `run_trainui`."""
+    return run_trainui
+
+
+@pytest.fixture(scope="session")
+def cli_pool() -> Iterator[ThreadPoolExecutor]:
+    """Threads that run command lines side by side: each one spends seconds importing torch."""
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        yield pool
+
+
+@pytest.fixture(scope="session")
+def trained_runs(
+    tmp_path_factory: pytest.TempPathFactory, cli_pool: ThreadPoolExecutor
+) -> dict[str, tuple[subprocess.CompletedProcess[str], Path]]:
+    """Two short real runs, trained side by side, as (process result, run directory).
+
+    "default": `--headless --epochs 2` (the CNN on digits). "piped": no `--headless`, the MLP,
+    `--checkpoint-every 1`, stdin a terminal but stdout a pipe: trainui must go headless itself.
+    """
+    root = tmp_path_factory.mktemp("trained")
+    commands = {
+        "default": ["--headless", "--epochs", "2", "--run-dir", root / "default"],
+        "piped": ["--epochs", "2", "--model", "mlp", "--checkpoint-every", "1",
+                  "--run-dir", root / "piped"],
+    }
+    terminal, stdin = pty.openpty()
+    try:
+        futures = {name: cli_pool.submit(run_trainui, args, cwd=root, stdin=stdin)
+                   for name, args in commands.items()}
+        return {name: (future.result(), root / name) for name, future in futures.items()}
+    finally:
+        os.close(stdin)
+        os.close(terminal)
