@@ -64,7 +64,9 @@ class RunConfig:
         if self.clip_grad is not None:
             _positive("gradient clipping norm", self.clip_grad)
         if not 0.0 < self.val_fraction < 1.0:
-            raise TrainuiError(f"validation fraction must be between 0 and 1, got {self.val_fraction}")
+            raise TrainuiError(
+                f"validation fraction must be between 0 and 1, got {self.val_fraction}"
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -24,9 +24,9 @@ from .control import STOP_NOW, Control
 from .evaluation import evaluate
 from .events import (
     EpochEnded,
+    EvaluationFinished,
     Event,
     EventBus,
-    EvaluationFinished,
     Finished,
     NonFiniteLoss,
     Paused,
@@ -63,6 +63,8 @@ class Loop:
     progress_interval: float = 0.25
     metadata: dict[str, Any] = field(default_factory=dict)
     """Extra plain values stored in checkpoints (config, model name, class names...)."""
+    data_generator: torch.Generator | None = None
+    """The generator that orders the training data; saved so a resume sees the same order."""
     epoch: int = 0
     """Epochs completed; during an epoch, `epoch + 1` is the one running."""
     global_step: int = 0
@@ -104,6 +106,9 @@ class Loop:
             "callbacks": {cb.state_key: cb.state_dict() for cb in self.callbacks},
             "history": self.history.state_dict(),
             "rng_state": seeding.rng_state(),
+            "data_generator_state": (
+                self.data_generator.get_state() if self.data_generator is not None else None
+            ),
             **self.metadata,
         }
 
@@ -132,12 +137,14 @@ def fit(
     test_loader: Iterable[Any] | None = None,
     class_names: Sequence[str] | None = None,
     metadata: dict[str, Any] | None = None,
+    resume_from: dict[str, Any] | None = None,
 ) -> History:
     """Train `model` for `epochs`, validating after each; return the history.
 
     A scheduler is stepped at its natural granularity (ReduceLROnPlateau on `val_loss`).
     With `test_loader`, the model (best weights, if a Checkpointing callback restored them)
-    is evaluated at the end and the metrics travel in the `Finished` event.
+    is evaluated at the end and the metrics travel in the `Finished` event. `resume_from`
+    is a loaded checkpoint: training continues exactly where it was written.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
@@ -150,10 +157,33 @@ def fit(
         precision=Precision(amp, device), scheduler=scheduler,
         callbacks=sorted(all_callbacks, key=lambda c: c.order), clip_grad=clip_grad,
         progress_interval=progress_interval, metadata=dict(metadata or {}),
+        data_generator=getattr(train_loader, "generator", None),
     )
+    if resume_from is not None:
+        restore_state(loop, resume_from)
     run_loop(loop, train_loader, val_loader)
     finish(loop, test_loader, list(class_names) if class_names else None)
     return loop.history
+
+
+def restore_state(loop: Loop, payload: dict[str, Any]) -> None:
+    """Put a loop back into the state a checkpoint recorded."""
+    loop.model.load_state_dict(payload["model_state_dict"])
+    loop.optimizer.load_state_dict(payload["optimizer_state_dict"])
+    if loop.scheduler is not None and payload.get("scheduler_state_dict") is not None:
+        loop.scheduler.load_state_dict(payload["scheduler_state_dict"])
+    loop.precision.scaler.load_state_dict(payload["scaler_state_dict"])
+    states = payload.get("callbacks", {})
+    for callback in loop.callbacks:
+        if callback.state_key in states:
+            callback.load_state_dict(states[callback.state_key])
+    loop.history.load_state_dict(payload["history"])
+    loop.epoch, loop.global_step = int(payload["epoch"]), int(payload["global_step"])
+    loop.last_metrics = dict(payload.get("metrics") or {})
+    seeding.set_rng_state(payload["rng_state"])
+    generator_state = payload.get("data_generator_state")
+    if loop.data_generator is not None and generator_state is not None:
+        loop.data_generator.set_state(generator_state)
 
 
 def run_loop(loop: Loop, train_loader: Iterable[Any], val_loader: Iterable[Any]) -> None:

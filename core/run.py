@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
 import traceback
 from collections.abc import Sequence
@@ -15,11 +17,14 @@ from torch.utils.data import DataLoader
 
 from . import seeding
 from .callbacks import Checkpointing, EarlyStopping, LRScheduling
+from .checkpoint import load_checkpoint, load_model_weights
 from .config import RunConfig
 from .control import Control
+from .control_channel import ControlChannel
 from .data import DataSplits, load_dataset
 from .devices import resolve_device
 from .errors import TrainuiError
+from .event_log import EVENT_LOG, EventLogSink
 from .events import EventBus, Failed, Finished, RunStarted, Sink
 from .files import FileWriter
 from .history import History
@@ -43,18 +48,29 @@ class RunResult:
 
 
 def run_training(
-    config: RunConfig, sinks: Sequence[Sink] = (), control: Control | None = None
+    config: RunConfig,
+    sinks: Sequence[Sink] = (),
+    control: Control | None = None,
+    *,
+    resume: str | os.PathLike[str] | None = None,
 ) -> RunResult:
     """Train and evaluate as `config` says; every fact leaves through `sinks` as events.
 
+    With `resume=RUN_DIR`, the run's stored config is used instead and training continues
+    from its `checkpoints/last.pt` (or from the start when none was written yet).
     Raises TrainuiError for bad input (after a `Failed` event); unexpected errors also
     emit `Failed` and write the traceback to `RUN_DIR/error.log` before propagating.
     """
-    config.validate()
     outcome = _Outcome()
     bus = EventBus([*sinks, outcome])
     try:
-        history = _train(config, bus, control or Control(), outcome)
+        if resume is not None:
+            outcome.run_dir = Path(resume)
+            config, payload = _resume_point(Path(resume))
+        else:
+            config.validate()
+            outcome.run_dir, payload = _new_run_dir(config), None
+        history = _train(config, bus, control or Control(), outcome.run_dir, payload)
     except TrainuiError as exc:
         bus.emit(Failed(message=str(exc)))
         raise
@@ -62,14 +78,13 @@ def run_training(
         log = _write_traceback(outcome.run_dir)
         bus.emit(Failed(message=f"{type(exc).__name__}: {exc}" + (f" (see {log})" if log else "")))
         raise
-    assert outcome.run_dir is not None
     return RunResult(outcome.run_dir, history, outcome.metrics, outcome.cause, outcome.reason)
 
 
 class _Outcome:
     """Remembers the run directory and the Finished event for the RunResult."""
 
-    run_dir: Path | None = None
+    run_dir: Path
     metrics: dict[str, Any] | None = None
     cause = "failed"
     reason = ""
@@ -79,7 +94,29 @@ class _Outcome:
             self.metrics, self.cause, self.reason = event.metrics, event.cause, event.reason
 
 
-def _train(config: RunConfig, bus: EventBus, control: Control, outcome: _Outcome) -> History:
+def _new_run_dir(config: RunConfig) -> Path:
+    name = new_run_name(config.dataset, config.model)
+    run_dir = create_run_dir(config.run_dir, config.runs_root, name)
+    FileWriter(run_dir).write_json("config.json", config.to_dict())
+    return run_dir
+
+
+def _resume_point(run_dir: Path) -> tuple[RunConfig, dict[str, Any] | None]:
+    """The stored config and the last checkpoint (None when none was written)."""
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        raise TrainuiError(f"cannot resume {run_dir}: no config.json there (not a trainui run)")
+    try:
+        config = RunConfig.from_dict(json.loads(config_path.read_text())).validate()
+    except (ValueError, TypeError) as exc:
+        raise TrainuiError(f"cannot resume {run_dir}: config.json is unreadable ({exc})") from None
+    config.run_dir = str(run_dir)
+    last = run_dir / "checkpoints" / "last.pt"
+    return config, load_checkpoint(last) if last.exists() else None
+
+
+def _train(config: RunConfig, bus: EventBus, control: Control, run_dir: Path,
+           payload: dict[str, Any] | None) -> History:
     started = time.time()
     device = resolve_device(config.device)
     seeding.seed_everything(config.seed)
@@ -88,25 +125,44 @@ def _train(config: RunConfig, bus: EventBus, control: Control, outcome: _Outcome
                         seed=config.seed, val_fraction=config.val_fraction)
     loaders = make_loaders(data, config, device)
     model = build_model(config.model, data.input_shape, data.num_classes).to(device)
+    if payload is not None:
+        load_model_weights(model, payload["model_state_dict"], str(run_dir), config.model)
     optimizer = build_optimizer(model.parameters(), config)
     scheduler = build_scheduler(optimizer, config, len(loaders[0]))
-    run_dir = create_run_dir(config.run_dir, config.runs_root,
-                             new_run_name(config.dataset, config.model))
-    outcome.run_dir = run_dir
-    writer = FileWriter(run_dir)
-    writer.write_json("config.json", config.to_dict())
-    bus.subscribe(RunFilesSink(writer))
-    bus.emit(_run_started(config, run_dir, device, model, data, len(loaders[0])))
-    callbacks = _callbacks(config, scheduler, run_dir)
-    history = fit(
-        model, loaders[0], loaders[1], nn.CrossEntropyLoss(), optimizer,
-        epochs=config.epochs, device=device, scheduler=scheduler, callbacks=callbacks,
-        sinks=[bus.emit], control=control, amp=config.amp, clip_grad=config.clip_grad,
-        progress_interval=config.progress_interval, test_loader=loaders[2],
-        class_names=data.class_names,
-        metadata=_metadata(config, data, started),
-    )
-    return history
+    _subscribe_run_files(bus, run_dir, payload)
+    bus.emit(_run_started(config, run_dir, device, model, data, len(loaders[0]),
+                          payload["epoch"] if payload else 0))
+    channel = _open_channel(run_dir, control)
+    try:
+        return fit(
+            model, loaders[0], loaders[1], nn.CrossEntropyLoss(), optimizer,
+            epochs=config.epochs, device=device, scheduler=scheduler,
+            callbacks=_callbacks(config, scheduler, run_dir),
+            sinks=[bus.emit], control=control, amp=config.amp, clip_grad=config.clip_grad,
+            progress_interval=config.progress_interval, test_loader=loaders[2],
+            class_names=data.class_names, metadata=_metadata(config, data, started),
+            resume_from=payload,
+        )
+    finally:
+        if channel is not None:
+            channel.close()
+
+
+def _open_channel(run_dir: Path, control: Control) -> ControlChannel | None:
+    try:
+        return ControlChannel(run_dir, control)
+    except OSError:
+        return None  # a file system without FIFOs: the run works, uncontrollable from outside
+
+
+def _subscribe_run_files(bus: EventBus, run_dir: Path, payload: dict[str, Any] | None) -> None:
+    files = RunFilesSink(FileWriter(run_dir))
+    if payload is not None:
+        history = History()
+        history.load_state_dict(payload["history"])
+        files.load_history(history.rows())  # drops any epoch logged after the checkpoint
+    bus.subscribe(files)
+    bus.subscribe(EventLogSink(run_dir / EVENT_LOG))
 
 
 def _callbacks(config: RunConfig, scheduler: Any, run_dir: Path) -> list[Any]:
@@ -147,13 +203,13 @@ def _seed_worker(worker_id: int) -> None:
 
 
 def _run_started(config: RunConfig, run_dir: Path, device: torch.device, model: nn.Module,
-                 data: DataSplits, steps_per_epoch: int) -> RunStarted:
+                 data: DataSplits, steps_per_epoch: int, start_epoch: int) -> RunStarted:
     return RunStarted(
         run_name=run_dir.name, run_dir=str(run_dir), config=config.to_dict(),
         device=str(device), model_name=config.model, parameter_count=parameter_count(model),
         dataset_name=data.name, train_size=len(data.train), val_size=len(data.val),  # type: ignore[arg-type]
         test_size=len(data.test), class_names=list(data.class_names),  # type: ignore[arg-type]
-        epochs=config.epochs, steps_per_epoch=steps_per_epoch,
+        epochs=config.epochs, steps_per_epoch=steps_per_epoch, start_epoch=start_epoch,
     )
 
 

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from trainui.core.errors import TrainuiError
 from trainui.themes import CHART_KEYS, COLOR_KEYS, DEFAULT_THEME, available_themes, load_theme
 
@@ -53,5 +52,7 @@ def test_themes_import_without_textual() -> None:
         "import sys; from trainui.themes import load_theme; load_theme('dark'); "
         "print(sorted(m for m in ('textual', 'rich', 'plotext') if m in sys.modules))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[]"

@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from tui_fixtures import FakeJob, settle, staged_app
-
 from trainui.core import events as ev
 from trainui.themes import available_themes
+from tui_fixtures import FakeJob, settle, staged_app
 
 SIZES = [(80, 24), (120, 40)]
 
@@ -99,8 +98,16 @@ class TestFailure:
         from trainui.tui.app import TrainApp
         from tui_fixtures import running_events
 
-        events = [*running_events()[:8], ev.Failed(time=1_700_000_007.0, message=(
-            "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB (see runs/x/error.log)"))]
+        events = [
+            *running_events()[:8],
+            ev.Failed(
+                time=1_700_000_007.0,
+                message=(
+                    "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB "
+                    "(see runs/x/error.log)"
+                ),
+            ),
+        ]
         job = FakeJob(events)
         app = TrainApp(job, Control(), clock=lambda: 1_700_000_008.0)
 

@@ -6,8 +6,6 @@ import math
 
 import pytest
 from rich.console import Console
-from tui_fixtures import CONFUSION, digits_metrics, finished_events, progress
-
 from trainui.core import events as ev
 from trainui.tui.chart import nice_ticks, tick_label
 from trainui.tui.log_lines import describe, format_metric
@@ -15,6 +13,7 @@ from trainui.tui.messages import TrainingEvent, TrainingProgress, event_message
 from trainui.tui.report_tables import confusion_table, metrics_table
 from trainui.tui.series import BoundedSeries, Smoother, downsample
 from trainui.tui.timing import format_clock, format_duration, seconds_per_step
+from tui_fixtures import CONFUSION, digits_metrics, finished_events, progress
 
 
 class TestBoundedSeries:

@@ -7,9 +7,11 @@ pinned just after the last event, look the same on every machine.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from trainui.core import events as ev
 
@@ -231,3 +233,13 @@ def staged_app(stage: str, theme: str = "dark", **kwargs: object) -> tuple[objec
     control = kwargs.pop("control", None) or Control()
     app = TrainApp(job, control, theme=theme, clock=clock_after(events), **kwargs)  # type: ignore[arg-type]
     return app, job
+
+
+def async_test(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
+    """Run an async test function in a fresh event loop (no pytest async plugin needed)."""
+
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(test(*args, **kwargs))  # type: ignore[arg-type]
+
+    return run

@@ -104,13 +104,13 @@ class TrainApp(App[None]):
                     yield AccuracyChart(id="accuracy")
                 yield FinalReport(id="report")
             with Horizontal(id="status"):
-                yield LearningRatePanel(id="lr")
                 yield EarlyStoppingPanel(id="early-stopping")
+                yield LearningRatePanel(id="lr")
             yield EventLog(id="log")
         yield Footer()
 
-    def on_mount(self) -> None:
-        """Collect the panels, start the redraw timer and the training thread."""
+    def on_ready(self) -> None:
+        """Once every panel is mounted: start the redraw timer and the training thread."""
         self._panels = [widget for widget in self.query("*") if isinstance(widget, EventPanel)]
         self.set_interval(1 / self._refresh_rate, self.flush_panels)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
@@ -135,8 +135,15 @@ class TrainApp(App[None]):
             for panel in self._panels:
                 panel.flush()
 
+    @property
+    def exiting(self) -> bool:
+        """True once exit was called: the training thread may still post a message or two."""
+        return self.return_code is not None
+
     def on_training_event(self, message: TrainingEvent) -> None:
         """Route a core event to every panel; end the run on Finished or Failed."""
+        if self.exiting:
+            return
         self._route(message.event)
         if isinstance(message.event, Finished):
             # As headless: a run stopped by a non-finite loss did not succeed.
@@ -147,12 +154,16 @@ class TrainApp(App[None]):
 
     def on_training_progress(self, message: TrainingProgress) -> None:
         """Route progress, with every step loss since the last one drawn."""
+        if self.exiting:
+            return
         self.query_one(LossChart).add_step_losses(message.step_losses)
         self._route(message.event)
 
     def on_job_ended(self, message: JobEnded) -> None:
         """The training thread returned: show an unreported error; quit if asked to."""
         self.job_running = False
+        if self.exiting:
+            return
         if self.outcome is None:  # the job died without saying why (or raised before Failed)
             reason = message.error or "the training job ended without a result"
             self._route(Failed(message=reason, time=self._clock()))

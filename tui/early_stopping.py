@@ -25,7 +25,7 @@ class EarlyStoppingPanel(EventPanel, Static):
     """`Early stop val_loss min | best 0.0912 @ epoch 3 | wait 2/5 ■■□□□`."""
 
     DEFAULT_CSS = """
-    EarlyStoppingPanel { height: 1; width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
+    EarlyStoppingPanel { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     def __init__(self, **kwargs: object) -> None:

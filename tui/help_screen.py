@@ -25,8 +25,9 @@ class HelpScreen(ModalScreen[None]):
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > Vertical { width: auto; max-width: 90%; height: auto; border: round $primary;
+    HelpScreen > Vertical { width: 66; max-width: 100%; height: auto; border: round $primary;
                             background: $surface; padding: 0 1; }
+    HelpScreen Static { width: 1fr; height: auto; }
     """
     BINDINGS = [
         Binding("escape,question_mark,q", "dismiss", "Close"),

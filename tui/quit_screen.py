@@ -13,6 +13,8 @@ from textual.widgets import Button, Static
 class ConfirmQuitScreen(ModalScreen[bool]):
     """Dismisses with True to stop and save, False to keep training."""
 
+    AUTO_FOCUS = "#cancel"  # Enter alone must not stop a long run.
+
     DEFAULT_CSS = """
     ConfirmQuitScreen { align: center middle; }
     ConfirmQuitScreen > Vertical { width: 56; max-width: 100%; height: auto;
@@ -22,7 +24,7 @@ class ConfirmQuitScreen(ModalScreen[bool]):
     ConfirmQuitScreen Button { margin: 0 1; }
     """
     BINDINGS = [
-        Binding("y,enter", "choose(True)", "Stop & save", show=False),
+        Binding("y", "choose(True)", "Stop & save", show=False),
         Binding("n,escape,q", "choose(False)", "Cancel", show=False),
     ]
 

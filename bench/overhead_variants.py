@@ -1,0 +1,259 @@
+"""One measured run of one loop-overhead variant, in the current (fresh) process.
+
+Every variant trains the same model on the same data with the same seed, optimizer,
+batch size, shuffle order and thread count; only the loop around it differs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from common import BATCH_SIZE, LR, SEED
+
+Result = dict[str, Any]
+
+
+def workload() -> tuple[Any, Any, Any, Any, Any]:
+    """Seeded digits loaders, the default CNN, Adam and the loss, as run_training builds them."""
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader
+
+    from trainui.core import seeding
+    from trainui.core.data import load_dataset
+    from trainui.core.models import build_model
+
+    seeding.seed_everything(SEED)
+    data = load_dataset("digits", None)
+    model = build_model("cnn", (1, 8, 8), 10)
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    shuffle_order = torch.Generator().manual_seed(SEED)
+    train = DataLoader(data.train, batch_size=BATCH_SIZE, shuffle=True, generator=shuffle_order)
+    val = DataLoader(data.val, batch_size=BATCH_SIZE, shuffle=False)
+    return model, train, val, optimizer, nn.CrossEntropyLoss()
+
+
+def run_plain(epochs: int) -> Result:
+    """The floor: a hand-written loop reading the device once per epoch."""
+    import torch
+    from loops import plain_fit
+
+    model, train, val, optimizer, criterion = workload()
+    with Region() as region:
+        out = plain_fit(model, train, val, criterion, optimizer, torch.device("cpu"), epochs)
+    return {**out, **region.figures(), "steps": epochs * len(train)}
+
+
+def run_chapter(epochs: int) -> Result:
+    """The chapter's loop: `.item()` twice per step, tqdm bars on stderr, best-model saves."""
+    import torch
+    from loops import chapter_fit
+
+    model, train, val, optimizer, criterion = workload()
+    with tempfile.TemporaryDirectory() as tmp, Region() as region:
+        out = chapter_fit(model, train, val, criterion, optimizer, torch.device("cpu"), epochs,
+                          save_path=str(Path(tmp) / "best_model.pth"))
+    return {**out, **region.figures(), "steps": epochs * len(train)}
+
+
+class EpochTimes:
+    """A sink keeping trainui's own per-epoch train and train+val times from EpochEnded."""
+
+    def __init__(self, train_size: int) -> None:
+        self.train_size = train_size
+        self.train_seconds: list[float] = []
+        self.epoch_seconds: list[float] = []
+        self.steps = 0
+        self.val_acc = float("nan")
+        self.region = Region()
+
+    def figures(self) -> Result:
+        """Per-epoch times, steps and final validation accuracy."""
+        return {"train_seconds": self.train_seconds, "epoch_seconds": self.epoch_seconds,
+                "val_acc": self.val_acc, "steps": self.steps}
+
+    def __call__(self, event: Any) -> None:
+        from trainui.core import events
+
+        if isinstance(event, events.RunStarted):
+            self.region.__enter__()
+        elif isinstance(event, events.TrainingStopped):
+            self.region.__exit__()
+        if isinstance(event, events.EpochEnded):
+            # samples_per_second is samples / train-phase time, so this inverts it exactly.
+            self.train_seconds.append(self.train_size / event.samples_per_second)
+            self.epoch_seconds.append(event.epoch_time)
+            self.steps = event.global_step
+            self.val_acc = event.val_accuracy
+
+
+def run_fit(epochs: int) -> Result:
+    """trainui headless through the Python API: `trainui.core.fit`, no callbacks, no sinks."""
+    from trainui.core import fit
+
+    model, train, val, optimizer, criterion = workload()
+    times = EpochTimes(len(train.dataset))
+    with Region() as region:
+        fit(model, train, val, criterion, optimizer, epochs=epochs, device="cpu", sinks=[times])
+    return {**times.figures(), **region.figures()}
+
+
+def run_cli(epochs: int) -> Result:
+    """trainui headless as the CLI runs it: run_training + ConsoleSink, checkpoints on.
+
+    wall_seconds is RunStarted -> TrainingStopped: every epoch with validation, the
+    checkpoint writes, history.csv and the console lines; not data loading or the final test.
+    """
+    from trainui.core.config import RunConfig
+    from trainui.core.console import ConsoleSink
+    from trainui.core.run import run_training
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = RunConfig(epochs=epochs, patience=epochs, scheduler="none",
+                           run_dir=str(Path(tmp) / "run"), seed=SEED, batch_size=BATCH_SIZE,
+                           lr=LR, device="cpu")
+        times = EpochTimes(_digits_train_size())
+        run_training(config, [ConsoleSink(sys.stdout), times])
+    return {**times.figures(), **times.region.figures()}
+
+
+def _digits_train_size() -> int:
+    from trainui.core.data import load_dataset
+
+    return len(load_dataset("digits", None).train)  # type: ignore[arg-type]
+
+
+def run_lightning(epochs: int) -> Result:
+    """PyTorch Lightning's Trainer, default TQDM progress bar; no logger, no checkpointing."""
+    import lightning as L
+
+    model, train, val, optimizer, criterion = workload()
+    timer = _lightning_timer()
+    module = _lightning_module(model, optimizer, criterion)
+    trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False,
+                        enable_checkpointing=False, callbacks=[timer], deterministic=False)
+    trainer.fit(module, train, val)
+    return {"train_seconds": timer.train_seconds, "epoch_seconds": timer.epoch_seconds,
+            "val_acc": float(trainer.callback_metrics.get("val_acc", math.nan)),
+            **timer.region.figures(), "steps": int(trainer.global_step)}
+
+
+def _lightning_module(model: Any, optimizer: Any, criterion: Any) -> Any:
+    import lightning as L
+
+    class Classifier(L.LightningModule):
+        """The same model, loss and optimizer, logging as a typical user does."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def training_step(self, batch: Any, _index: int) -> Any:
+            inputs, targets = batch
+            outputs = self.model(inputs)
+            loss = criterion(outputs, targets)
+            self.log("train_loss", loss, prog_bar=True)
+            self.log("train_acc", (outputs.argmax(1) == targets).float().mean(), prog_bar=True,
+                     on_step=False, on_epoch=True)
+            return loss
+
+        def validation_step(self, batch: Any, _index: int) -> None:
+            inputs, targets = batch
+            outputs = self.model(inputs)
+            self.log("val_loss", criterion(outputs, targets), prog_bar=True)
+            self.log("val_acc", (outputs.argmax(1) == targets).float().mean(), prog_bar=True)
+
+        def configure_optimizers(self) -> Any:
+            return optimizer
+
+    return Classifier()
+
+
+def _lightning_timer() -> Any:
+    import lightning as L
+
+    class PhaseTimer(L.Callback):
+        """Train phase: epoch start -> validation start; epoch: epoch start -> epoch end."""
+
+        def __init__(self) -> None:
+            self.train_seconds: list[float] = []
+            self.epoch_seconds: list[float] = []
+            self._epoch_started = 0.0
+            self.region = Region()
+
+        def on_train_start(self, trainer: Any, module: Any) -> None:
+            self.region.__enter__()
+
+        def on_train_end(self, trainer: Any, module: Any) -> None:
+            self.region.__exit__()
+
+        def on_train_epoch_start(self, trainer: Any, module: Any) -> None:
+            self._epoch_started = time.perf_counter()
+
+        def on_validation_epoch_start(self, trainer: Any, module: Any) -> None:
+            if not trainer.sanity_checking:
+                self.train_seconds.append(time.perf_counter() - self._epoch_started)
+
+        def on_train_epoch_end(self, trainer: Any, module: Any) -> None:
+            self.epoch_seconds.append(time.perf_counter() - self._epoch_started)
+
+    return PhaseTimer()
+
+
+VARIANTS: dict[str, Callable[[int], Result]] = {
+    "plain": run_plain, "chapter": run_chapter, "fit": run_fit, "cli": run_cli,
+    "lightning": run_lightning,
+}
+
+
+def run_variant(name: str, epochs: int, threads: int) -> Result:
+    """Run one variant with `threads` intra-op threads; add its summary figures."""
+    import torch
+
+    torch.set_num_threads(threads)
+    result = VARIANTS[name](epochs)
+    return summarise(name, result, threads)
+
+
+def summarise(name: str, result: Result, threads: int) -> Result:
+    """Steps/s over the train phase, over train+validation, and over the timed wall."""
+    steps = result["steps"]
+    train, epoch = sum(result["train_seconds"]), sum(result["epoch_seconds"])
+    return {
+        "variant": name, "threads": threads, **result,
+        "train_steps_per_s": _rate(steps, train),
+        "epoch_steps_per_s": _rate(steps, epoch),
+        "wall_steps_per_s": _rate(steps, result.get("wall_seconds")),
+        "cpu_steps_per_s": _rate(steps, result.get("cpu_seconds")),
+        "load_average": [round(v, 2) for v in os.getloadavg()],
+    }
+
+
+def _rate(steps: int, seconds: float | None) -> float:
+    return steps / seconds if seconds else math.nan
+
+
+class Region:
+    """Wall and process CPU seconds (all threads) of a timed region: the epochs loop."""
+
+    def __init__(self) -> None:
+        self.wall = self.cpu = 0.0
+
+    def __enter__(self) -> Region:
+        self.wall, self.cpu = -time.perf_counter(), -time.process_time()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.wall += time.perf_counter()
+        self.cpu += time.process_time()
+
+    def figures(self) -> Result:
+        """The region's wall and CPU seconds."""
+        return {"wall_seconds": self.wall, "cpu_seconds": self.cpu}
