@@ -34,8 +34,7 @@ def test_requests_reach_the_control(tmp_path: Path) -> None:
         remote.toggle_pause()
         assert wait_for(lambda: not control.paused)
         remote.request_save()
-        assert wait_for(lambda: control.pending)
-        assert control.take_save_request()
+        assert wait_for(control.take_save_request)
         remote.request_stop("now")
         assert wait_for(lambda: control.stop_mode == "now")
         assert remote.last_error is None
