@@ -153,3 +153,12 @@ def test_ticks_are_whole_and_short() -> None:
     assert nice_ticks(0, 1_000_000)[-1] == 1_000_000
     assert len(nice_ticks(0, 12_345)) <= 6
     assert tick_label(12_000) == "12k" and tick_label(3_500_000) == "3.5M"
+
+
+def test_wait_blocks_scale_to_at_most_ten() -> None:
+    """The early-stopping counter stays short however long the patience."""
+    from trainui.tui.early_stopping import wait_blocks
+
+    assert wait_blocks(2, 5) == "■■□□□"
+    assert wait_blocks(21, 100) == "■■□□□□□□□□"
+    assert wait_blocks(7, 5) == "■■■■■"

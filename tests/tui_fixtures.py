@@ -211,8 +211,10 @@ async def settle(pilot: object, job: FakeJob, *, done: bool = False) -> None:
     """Wait until the job emitted its head (or everything), the app took it all and redrew."""
     flag = job.done if done else job.reached
     await asyncio.to_thread(flag.wait, 10)
-    await pilot.pause()  # type: ignore[attr-defined]
-    pilot.app.flush_panels()  # type: ignore[attr-defined]
+    # Twice: the first redraw can change sizes, and a resized chart redraws to its new width.
+    for _ in range(2):
+        await pilot.pause()  # type: ignore[attr-defined]
+        pilot.app.flush_panels()  # type: ignore[attr-defined]
     await pilot.pause()  # type: ignore[attr-defined]
 
 

@@ -10,6 +10,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.theme import Theme
+from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer
 from trainui.core.control import STOP_AFTER_EPOCH, STOP_NOW, Control
 from trainui.core.events import Event, Failed, Finished, Sink
@@ -77,6 +78,7 @@ class TrainApp(App[None]):
         self._job, self._control, self._clock = job, control, clock
         self._refresh_rate = refresh_rate
         self._panels: list[EventPanel] = []
+        self._body: Widget | None = None
         self.outcome: int | None = None
         """EXIT_FINISHED or EXIT_FAILED once the run is over."""
         self.job_running = True
@@ -112,6 +114,7 @@ class TrainApp(App[None]):
     def on_ready(self) -> None:
         """Once every panel is mounted: start the redraw timer and the training thread."""
         self._panels = [widget for widget in self.query("*") if isinstance(widget, EventPanel)]
+        self._body = self.query_one("#body")
         self.set_interval(1 / self._refresh_rate, self.flush_panels)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         # A daemon thread, not a Textual worker: a second Ctrl+C must not wait for it.
@@ -137,8 +140,8 @@ class TrainApp(App[None]):
 
     @property
     def exiting(self) -> bool:
-        """True once exit was called: the training thread may still post a message or two."""
-        return self.return_code is not None
+        """True once the app is closing: the training thread may still post a message or two."""
+        return self.return_code is not None or self._body is None or not self._body.is_attached
 
     def on_training_event(self, message: TrainingEvent) -> None:
         """Route a core event to every panel; end the run on Finished or Failed."""
@@ -197,7 +200,8 @@ class TrainApp(App[None]):
     def action_save(self) -> None:
         """Ask for a checkpoint at the next step."""
         self._control.request_save()
-        self.notify("Saving a checkpoint at the next step")
+        when = "when training resumes" if self._control.paused else "at the next step"
+        self.notify(f"Saving a checkpoint {when}")
 
     def action_finish_epoch(self) -> None:
         """Finish after the current epoch, then evaluate."""

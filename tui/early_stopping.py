@@ -21,6 +21,13 @@ def wait_style(wait_count: int, patience: int) -> str:
     return "$error"
 
 
+def wait_blocks(wait_count: int, patience: int, most: int = 10) -> str:
+    """`■■□□□`: one block per epoch of patience, scaled down to `most` blocks."""
+    cells = min(patience, most)
+    filled = round(cells * wait_count / patience) if patience > 0 else 0
+    return "■" * min(filled, cells) + "□" * max(0, cells - filled)
+
+
 class EarlyStoppingPanel(EventPanel, Static):
     """`Early stop val_loss min | best 0.0912 @ epoch 3 | wait 2/5 ■■□□□`."""
 
@@ -47,7 +54,7 @@ class EarlyStoppingPanel(EventPanel, Static):
         if state is None:
             return
         style = wait_style(state.wait_count, state.patience)
-        blocks = "■" * state.wait_count + "□" * max(0, state.patience - state.wait_count)
+        blocks = wait_blocks(state.wait_count, state.patience)
         best = format_metric(state.monitor, state.best)
         self.update(
             Content.assemble(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from functools import singledispatchmethod
 
+from textual import events
 from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import Label, Sparkline
@@ -34,6 +35,10 @@ class LearningRatePanel(EventPanel, Widget):
         yield Label("LR -", id="lr-value")
         yield Sparkline([], id="lr-spark")
 
+    def on_resize(self, event: events.Resize) -> None:
+        """The sparkline is downsampled to its width."""
+        self.mark_dirty()
+
     def redraw(self) -> None:
         """Show the current value and the downsampled history."""
         if self.current is None:
@@ -41,6 +46,8 @@ class LearningRatePanel(EventPanel, Widget):
         self.query_one("#lr-value", Label).update(f"LR [b]{self.current:.2e}[/]")
         spark = self.query_one("#lr-spark", Sparkline)
         _, values = downsample(*self.history.points(), max(2, spark.size.width))
+        # A constant rate would draw as a full bar, which reads like progress.
+        spark.display = max(values) > min(values)
         spark.data = values
 
     @singledispatchmethod

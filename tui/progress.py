@@ -21,10 +21,10 @@ class ProgressPanel(EventPanel, Widget):
     DEFAULT_CSS = """
     ProgressPanel { height: 2; padding: 0 1; }
     ProgressPanel Horizontal { height: 1; }
-    ProgressPanel .name { width: 13; }
+    ProgressPanel .name { width: auto; min-width: 12; padding-right: 1; }
     ProgressPanel ProgressBar { width: 1fr; }
     ProgressPanel ProgressBar Bar { width: 1fr; }
-    ProgressPanel .rate { width: auto; min-width: 16; text-align: right; }
+    ProgressPanel .rate { width: auto; min-width: 17; padding-left: 1; text-align: right; }
     """
 
     def __init__(self, clock: Callable[[], float], **kwargs: object) -> None:
