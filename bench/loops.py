@@ -12,7 +12,11 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm import tqdm
+
+try:
+    from tqdm import tqdm
+except ImportError:  # only the chapter loop needs it; loop_overhead skips it then
+    tqdm = None
 
 AutocastFactory = Callable[[], contextlib.AbstractContextManager[Any]]
 
@@ -20,6 +24,23 @@ AutocastFactory = Callable[[], contextlib.AbstractContextManager[Any]]
 def no_autocast() -> contextlib.AbstractContextManager[Any]:
     """The default: full precision."""
     return contextlib.nullcontext()
+
+
+class EpochEnds:
+    """Wall clock and process CPU time (all threads) at each epoch's end."""
+
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def mark(self) -> None:
+        """Note that an epoch just ended."""
+        self.wall.append(time.perf_counter())
+        self.cpu.append(time.process_time())
+
+    def figures(self) -> dict[str, list[float]]:
+        """The marks, as plain lists."""
+        return {"epoch_end_wall": self.wall, "epoch_end_cpu": self.cpu}
 
 
 # --- the floor: read the device once per epoch ----------------------------------------
@@ -74,7 +95,7 @@ def plain_fit(model: nn.Module, train_loader: Iterable[Any], val_loader: Iterabl
               epochs: int, autocast: AutocastFactory = no_autocast,
               sync: Callable[[], None] = lambda: None) -> dict[str, Any]:
     """Train and validate `epochs` times; return per-epoch train and train+val seconds."""
-    train_times, epoch_times = [], []
+    train_times, epoch_times, ends = [], [], EpochEnds()
     val_acc = float("nan")
     for _ in range(epochs):
         started = time.perf_counter()
@@ -84,7 +105,9 @@ def plain_fit(model: nn.Module, train_loader: Iterable[Any], val_loader: Iterabl
         _, val_acc = plain_validate(model, val_loader, criterion, device, autocast)
         sync()
         epoch_times.append(time.perf_counter() - started)
-    return {"train_seconds": train_times, "epoch_seconds": epoch_times, "val_acc": val_acc}
+        ends.mark()
+    return {"train_seconds": train_times, "epoch_seconds": epoch_times, "val_acc": val_acc,
+            **ends.figures()}
 
 
 # --- the chapter's complete loop (Chapter 8, "Complete Training Loop with Validation") -----
@@ -176,7 +199,7 @@ def chapter_fit(model: nn.Module, train_loader: Iterable[Any], val_loader: Itera
                 save_path: str = "best_model.pth") -> dict[str, Any]:
     """The chapter's `train()`: prints per epoch, saves the best model; timed per phase."""
     best_val_acc = 0.0
-    train_times, epoch_times = [], []
+    train_times, epoch_times, ends = [], [], EpochEnds()
     val_acc = float("nan")
     for epoch in range(epochs):
         print(f"\nEpoch {epoch+1}/{epochs}")
@@ -193,4 +216,6 @@ def chapter_fit(model: nn.Module, train_loader: Iterable[Any], val_loader: Itera
             best_val_acc = val_acc
             torch.save(model.state_dict(), save_path)
             print(f"✓ Saved best model (acc: {best_val_acc:.2f}%)")
-    return {"train_seconds": train_times, "epoch_seconds": epoch_times, "val_acc": val_acc / 100}
+        ends.mark()
+    return {"train_seconds": train_times, "epoch_seconds": epoch_times, "val_acc": val_acc / 100,
+            **ends.figures()}

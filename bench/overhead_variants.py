@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from common import BATCH_SIZE, LR, SEED
+from loops import EpochEnds
 
 Result = dict[str, Any]
 
@@ -25,7 +26,6 @@ def workload() -> tuple[Any, Any, Any, Any, Any]:
     import torch
     from torch import nn
     from torch.utils.data import DataLoader
-
     from trainui.core import seeding
     from trainui.core.data import load_dataset
     from trainui.core.models import build_model
@@ -73,11 +73,12 @@ class EpochTimes:
         self.steps = 0
         self.val_acc = float("nan")
         self.region = Region()
+        self.ends = EpochEnds()
 
     def figures(self) -> Result:
-        """Per-epoch times, steps and final validation accuracy."""
+        """Per-epoch times, epoch-end marks, steps and final validation accuracy."""
         return {"train_seconds": self.train_seconds, "epoch_seconds": self.epoch_seconds,
-                "val_acc": self.val_acc, "steps": self.steps}
+                "val_acc": self.val_acc, "steps": self.steps, **self.ends.figures()}
 
     def __call__(self, event: Any) -> None:
         from trainui.core import events
@@ -92,6 +93,7 @@ class EpochTimes:
             self.epoch_seconds.append(event.epoch_time)
             self.steps = event.global_step
             self.val_acc = event.val_accuracy
+            self.ends.mark()
 
 
 def run_fit(epochs: int) -> Result:
@@ -142,7 +144,7 @@ def run_lightning(epochs: int) -> Result:
     trainer.fit(module, train, val)
     return {"train_seconds": timer.train_seconds, "epoch_seconds": timer.epoch_seconds,
             "val_acc": float(trainer.callback_metrics.get("val_acc", math.nan)),
-            **timer.region.figures(), "steps": int(trainer.global_step)}
+            **timer.region.figures(), **timer.ends.figures(), "steps": int(trainer.global_step)}
 
 
 def _lightning_module(model: Any, optimizer: Any, criterion: Any) -> Any:
@@ -187,6 +189,7 @@ def _lightning_timer() -> Any:
             self.epoch_seconds: list[float] = []
             self._epoch_started = 0.0
             self.region = Region()
+            self.ends = EpochEnds()
 
         def on_train_start(self, trainer: Any, module: Any) -> None:
             self.region.__enter__()
@@ -203,6 +206,7 @@ def _lightning_timer() -> Any:
 
         def on_train_epoch_end(self, trainer: Any, module: Any) -> None:
             self.epoch_seconds.append(time.perf_counter() - self._epoch_started)
+            self.ends.mark()
 
     return PhaseTimer()
 
@@ -226,7 +230,7 @@ def summarise(name: str, result: Result, threads: int) -> Result:
     """Steps/s over the train phase, over train+validation, and over the timed wall."""
     steps = result["steps"]
     train, epoch = sum(result["train_seconds"]), sum(result["epoch_seconds"])
-    return {
+    return {**steady_rates(result, steps),
         "variant": name, "threads": threads, **result,
         "train_steps_per_s": _rate(steps, train),
         "epoch_steps_per_s": _rate(steps, epoch),
@@ -234,6 +238,20 @@ def summarise(name: str, result: Result, threads: int) -> Result:
         "cpu_steps_per_s": _rate(steps, result.get("cpu_seconds")),
         "load_average": [round(v, 2) for v in os.getloadavg()],
     }
+
+
+def steady_rates(result: Result, steps: int) -> Result:
+    """Steps/s over epochs 2..N from the epoch-end marks: wall, and per CPU-second.
+
+    Everything between two epoch ends counts (train, validation, checkpoints, events, UI);
+    the first epoch (one-off warm-up) does not.
+    """
+    wall, cpu = result.get("epoch_end_wall", []), result.get("epoch_end_cpu", [])
+    if len(wall) < 2:
+        return {"steady_steps_per_s": math.nan, "steady_cpu_steps_per_s": math.nan}
+    per_epoch = steps / len(wall)
+    return {"steady_steps_per_s": _rate(per_epoch * (len(wall) - 1), wall[-1] - wall[0]),
+            "steady_cpu_steps_per_s": _rate(per_epoch * (len(cpu) - 1), cpu[-1] - cpu[0])}
 
 
 def _rate(steps: int, seconds: float | None) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import select
 import signal
 import struct
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 ALT_SCREEN = b"\x1b[?1049h"
-SYNC_END = b"\x1b[?2026l"
+CURSOR_MOVE = re.compile(rb"\x1b\[(\d+);\d+H")
 POLL_SECONDS = 0.02
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -52,10 +53,15 @@ class PtyRun:
     exited: float | None = None
     timed_out: bool = False
     tail: bytes = b""
+    bytes_by_row: dict[int, int] = field(default_factory=dict)
+    """Bytes written after each cursor move to a row, from the first epoch's end to the last."""
+    _row: int = 0
+    chunks: list[tuple[float, bytes]] | None = None  # every read, when recording
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for JSON."""
-        out = {k: v for k, v in self.__dict__.items() if k not in ("epochs", "tail")}
+        hidden = ("epochs", "tail", "chunks", "_row")
+        out = {k: v for k, v in self.__dict__.items() if k not in hidden}
         out["epochs"] = {str(k): v.__dict__ for k, v in sorted(self.epochs.items())}
         for key in ("started", "finished"):
             mark = getattr(self, key)
@@ -88,9 +94,13 @@ def child_cpu_seconds(pid: int) -> float:
 
 
 def run_tui(argv: list[str], run_dir: Path, columns: int, lines: int, env: dict[str, str],
-            *, timeout: float = 600.0, stop_after_first_frame: bool = False) -> PtyRun:
-    """Run the TUI until it exits (pressing q once metrics.json exists) or `timeout`."""
-    result = PtyRun(columns, lines)
+            *, timeout: float = 600.0, stop_after_first_frame: bool = False,
+            record: bool = False, on_stop: Any = None) -> PtyRun:
+    """Run the TUI until it exits (pressing q once metrics.json exists) or `timeout`.
+
+    `on_stop(pid)` runs before waiting for the child (the start-up bench kills it there).
+    """
+    result = PtyRun(columns, lines, chunks=[] if record else None)
     launched = time.perf_counter()
     proc, master = spawn(argv, columns, lines, env)
     watcher = _RunWatcher(run_dir)
@@ -113,6 +123,8 @@ def run_tui(argv: list[str], run_dir: Path, columns: int, lines: int, env: dict[
                 break
     finally:
         result.exited = time.perf_counter() - launched
+        if on_stop is not None:
+            on_stop(proc.pid)
         result.exit_code = _stop(proc)
         os.close(master)
     return result
@@ -134,11 +146,28 @@ def _drain(master: int, result: PtyRun, now: float) -> bool:
     window = result.tail + data
     if result.alt_screen is None and ALT_SCREEN in window:
         result.alt_screen = now
-    if result.alt_screen is not None and result.first_frame is None and SYNC_END in data:
-        result.first_frame = now
+    if result.alt_screen is not None and result.first_frame is None and (
+        b"\x1b[%d;" % result.lines in window
+    ):
+        result.first_frame = now  # the first paint has reached the terminal's last row
+    if result.epochs and result.finished is None:
+        _count_rows(result, data)
     result.total_bytes += len(data)
+    if result.chunks is not None:
+        result.chunks.append((now, data))
     result.tail = window[-16:]
     return True
+
+
+def _count_rows(result: PtyRun, data: bytes) -> None:
+    """Attribute bytes to the screen row the cursor was last moved to (which panel costs)."""
+    position = 0
+    for move in CURSOR_MOVE.finditer(data):
+        result.bytes_by_row[result._row] = (result.bytes_by_row.get(result._row, 0)
+                                            + move.start() - position)
+        result._row, position = int(move.group(1)), move.start()
+    rest = len(data) - position
+    result.bytes_by_row[result._row] = result.bytes_by_row.get(result._row, 0) + rest
 
 
 class _RunWatcher:

@@ -12,7 +12,6 @@ from .events import (
     EpochEnded,
     EvaluationFinished,
     Event,
-    Failed,
     Finished,
     LRChanged,
     NonFiniteLoss,
@@ -84,8 +83,7 @@ class ConsoleSink:
             return self._evaluation(event)
         if isinstance(event, Finished):
             return f"finished in {event.elapsed:.1f}s ({event.epochs_completed} epochs)"
-        if isinstance(event, Failed):
-            return f"failed: {event.message}"
+        # Failed prints nothing: the command line reports the error once, on stderr.
         return None
 
     def _progress(self, event: Progress) -> str | None:

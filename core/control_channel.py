@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .control import STOP_AFTER_EPOCH, STOP_NOW, Control
 from .errors import TrainuiError
+from .events import Event, Paused, Resumed, RunStarted
 
 CHANNEL = "control"
 REQUESTS = ("pause", "resume", "toggle_pause", "save", "stop_epoch", "stop_now")
@@ -121,11 +122,23 @@ def _open_error(run_dir: str | os.PathLike[str], exc: OSError) -> str:
 
 
 class RemoteControl:
-    """The watcher side: the Control methods a UI calls, sent to a training process."""
+    """The watcher side: the Control methods a UI calls, sent to a training process.
+
+    Its `paused` state follows the trainer's Paused/Resumed events (`observe`), since only
+    the trainer knows the truth.
+    """
 
     def __init__(self, run_dir: str | os.PathLike[str]) -> None:
         self.run_dir = Path(run_dir)
         self.last_error: str | None = None
+        self.paused = False
+
+    def observe(self, event: Event) -> None:
+        """Track the trainer's pause state from its events."""
+        if isinstance(event, Paused):
+            self.paused = True
+        elif isinstance(event, Resumed | RunStarted):
+            self.paused = False
 
     def _send(self, request: str) -> None:
         try:
@@ -142,9 +155,10 @@ class RemoteControl:
         """Ask the trainer to resume."""
         self._send("resume")
 
-    def toggle_pause(self) -> None:
-        """Ask the trainer to pause if running, resume if paused."""
-        self._send("toggle_pause")
+    def toggle_pause(self) -> bool:
+        """Ask the trainer to pause if running, resume if paused; return the state asked."""
+        self._send("resume" if self.paused else "pause")
+        return not self.paused
 
     def request_save(self) -> None:
         """Ask for a checkpoint now."""

@@ -22,7 +22,9 @@ def import_factory(spec: str, what: str) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise TrainuiError(f"{what} {spec!r}: cannot import module {module_name!r} ({exc})") from None
+        raise TrainuiError(
+            f"{what} {spec!r}: cannot import module {module_name!r} ({exc})"
+        ) from None
     except Exception as exc:  # the user's module raised while importing
         raise TrainuiError(
             f"{what} {spec!r}: importing {module_name!r} failed: {type(exc).__name__}: {exc}"

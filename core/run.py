@@ -31,7 +31,7 @@ from .history import History
 from .loop import fit
 from .models import build_model, parameter_count
 from .optim import build_optimizer, build_scheduler
-from .rundir import RunFilesSink, create_run_dir, new_run_name
+from .rundir import RunFilesSink, create_run_dir, new_run_name, refuse_existing_run
 
 VERSION = "0.1.0"
 
@@ -64,13 +64,8 @@ def run_training(
     outcome = _Outcome()
     bus = EventBus([*sinks, outcome])
     try:
-        if resume is not None:
-            outcome.run_dir = Path(resume)
-            config, payload = _resume_point(Path(resume))
-        else:
-            config.validate()
-            outcome.run_dir, payload = _new_run_dir(config), None
-        history = _train(config, bus, control or Control(), outcome.run_dir, payload)
+        history = _train(config, bus, control or Control(), outcome,
+                         None if resume is None else Path(resume))
     except TrainuiError as exc:
         bus.emit(Failed(message=str(exc)))
         raise
@@ -78,13 +73,14 @@ def run_training(
         log = _write_traceback(outcome.run_dir)
         bus.emit(Failed(message=f"{type(exc).__name__}: {exc}" + (f" (see {log})" if log else "")))
         raise
+    assert outcome.run_dir is not None
     return RunResult(outcome.run_dir, history, outcome.metrics, outcome.cause, outcome.reason)
 
 
 class _Outcome:
     """Remembers the run directory and the Finished event for the RunResult."""
 
-    run_dir: Path
+    run_dir: Path | None = None
     metrics: dict[str, Any] | None = None
     cause = "failed"
     reason = ""
@@ -95,6 +91,7 @@ class _Outcome:
 
 
 def _new_run_dir(config: RunConfig) -> Path:
+    """Create the folder and its config.json, once everything else has been checked."""
     name = new_run_name(config.dataset, config.model)
     run_dir = create_run_dir(config.run_dir, config.runs_root, name)
     FileWriter(run_dir).write_json("config.json", config.to_dict())
@@ -115,9 +112,19 @@ def _resume_point(run_dir: Path) -> tuple[RunConfig, dict[str, Any] | None]:
     return config, load_checkpoint(last) if last.exists() else None
 
 
-def _train(config: RunConfig, bus: EventBus, control: Control, run_dir: Path,
-           payload: dict[str, Any] | None) -> History:
-    started = time.time()
+@dataclass
+class _Parts:
+    """Everything a run trains with, built and checked before any file is written."""
+
+    device: torch.device
+    data: DataSplits
+    loaders: tuple[DataLoader, DataLoader, DataLoader]
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+
+
+def _build(config: RunConfig, payload: dict[str, Any] | None, source: str) -> _Parts:
     device = resolve_device(config.device)
     seeding.seed_everything(config.seed)
     seeding.set_deterministic(config.deterministic)
@@ -126,21 +133,38 @@ def _train(config: RunConfig, bus: EventBus, control: Control, run_dir: Path,
     loaders = make_loaders(data, config, device)
     model = build_model(config.model, data.input_shape, data.num_classes).to(device)
     if payload is not None:
-        load_model_weights(model, payload["model_state_dict"], str(run_dir), config.model)
+        load_model_weights(model, payload["model_state_dict"], source, config.model)
     optimizer = build_optimizer(model.parameters(), config)
     scheduler = build_scheduler(optimizer, config, len(loaders[0]))
+    return _Parts(device, data, loaders, model, optimizer, scheduler)
+
+
+def _train(config: RunConfig, bus: EventBus, control: Control, outcome: _Outcome,
+           resume_dir: Path | None) -> History:
+    started = time.time()
+    payload = None
+    if resume_dir is not None:
+        outcome.run_dir = resume_dir
+        config, payload = _resume_point(resume_dir)
+    else:
+        config.validate()
+        if config.run_dir:
+            refuse_existing_run(Path(config.run_dir))
+    parts = _build(config, payload, str(resume_dir))
+    run_dir = outcome.run_dir = resume_dir or _new_run_dir(config)
     _subscribe_run_files(bus, run_dir, payload)
-    bus.emit(_run_started(config, run_dir, device, model, data, len(loaders[0]),
+    steps_per_epoch = len(parts.loaders[0])
+    channel = _open_channel(run_dir, control)  # before RunStarted: watchers see it live
+    bus.emit(_run_started(config, run_dir, parts, steps_per_epoch,
                           payload["epoch"] if payload else 0))
-    channel = _open_channel(run_dir, control)
     try:
         return fit(
-            model, loaders[0], loaders[1], nn.CrossEntropyLoss(), optimizer,
-            epochs=config.epochs, device=device, scheduler=scheduler,
-            callbacks=_callbacks(config, scheduler, run_dir),
+            parts.model, parts.loaders[0], parts.loaders[1], nn.CrossEntropyLoss(),
+            parts.optimizer, epochs=config.epochs, device=parts.device,
+            scheduler=parts.scheduler, callbacks=_callbacks(config, parts.scheduler, run_dir),
             sinks=[bus.emit], control=control, amp=config.amp, clip_grad=config.clip_grad,
-            progress_interval=config.progress_interval, test_loader=loaders[2],
-            class_names=data.class_names, metadata=_metadata(config, data, started),
+            progress_interval=config.progress_interval, test_loader=parts.loaders[2],
+            class_names=parts.data.class_names, metadata=_metadata(config, parts.data, started),
             resume_from=payload,
         )
     finally:
@@ -170,7 +194,7 @@ def _callbacks(config: RunConfig, scheduler: Any, run_dir: Path) -> list[Any]:
         EarlyStopping(config.monitor, config.monitor_mode, config.patience, config.min_delta),
         Checkpointing(run_dir / "checkpoints", monitor=config.monitor, mode=config.monitor_mode,
                       every_n_epochs=config.checkpoint_every,
-                      final_weights=run_dir / "final_model.pt"),
+                      final_weights=run_dir.resolve() / "final_model.pt"),
     ]
     if scheduler is not None:
         callbacks.append(LRScheduling(scheduler))
@@ -202,11 +226,13 @@ def _seed_worker(worker_id: int) -> None:
     seeding.seed_everything(torch.initial_seed() % 2**32)
 
 
-def _run_started(config: RunConfig, run_dir: Path, device: torch.device, model: nn.Module,
-                 data: DataSplits, steps_per_epoch: int, start_epoch: int) -> RunStarted:
+def _run_started(config: RunConfig, run_dir: Path, parts: _Parts, steps_per_epoch: int,
+                 start_epoch: int) -> RunStarted:
+    data = parts.data
     return RunStarted(
         run_name=run_dir.name, run_dir=str(run_dir), config=config.to_dict(),
-        device=str(device), model_name=config.model, parameter_count=parameter_count(model),
+        device=str(parts.device), model_name=config.model,
+        parameter_count=parameter_count(parts.model),
         dataset_name=data.name, train_size=len(data.train), val_size=len(data.val),  # type: ignore[arg-type]
         test_size=len(data.test), class_names=list(data.class_names),  # type: ignore[arg-type]
         epochs=config.epochs, steps_per_epoch=steps_per_epoch, start_epoch=start_epoch,

@@ -25,11 +25,8 @@ def _short(name: str) -> str:
 
 def create_run_dir(run_dir: str | None, runs_root: str, name: str) -> Path:
     """Create the run's folder (owner-only); refuse one that already holds a run."""
-    path = Path(run_dir) if run_dir else _unique(Path(runs_root) / name)
-    if (path / "config.json").exists():
-        raise TrainuiError(
-            f"run directory {path} already holds a run (choose another --run-dir)"
-        )
+    path = Path(run_dir) if run_dir else unique_path(Path(runs_root) / name)
+    refuse_existing_run(path)
     try:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(path, 0o700)
@@ -41,7 +38,17 @@ def create_run_dir(run_dir: str | None, runs_root: str, name: str) -> Path:
     return path
 
 
-def _unique(path: Path) -> Path:
+def refuse_existing_run(path: Path) -> None:
+    """Raise TrainuiError if `path` already holds a run: it is never overwritten."""
+    if (path / "config.json").exists():
+        raise TrainuiError(
+            f"run directory {path} already holds a run (choose another --run-dir, "
+            f"or continue it with --resume {path})"
+        )
+
+
+def unique_path(path: Path) -> Path:
+    """`path`, or `path-2`, `path-3`... whichever does not exist yet."""
     candidate, n = path, 1
     while candidate.exists():
         n += 1

@@ -1,25 +1,29 @@
 """Bad input to the `trainui` command: one clear line on stderr, exit 2, no traceback.
 
-Every case runs the real command in its own process. Most import torch (seconds each), so a
-module fixture starts them all at once on a thread pool and each test waits for its own.
+Every case runs `python -m trainui.tui.cli` in a process of its own. A fresh interpreter
+spends seconds importing torch, more than the checks themselves, so the cases are forked
+from one process that imported torch and trainui's engine once; each child then runs the
+command line as `__main__` with its own argv, working directory, stdin, stdout and stderr.
+`test_forked_cases_match_fresh_processes` checks that this gives what a fresh process gives.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import subprocess
+import sys
 import textwrap
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from trainui.core.errors import TrainuiError
 from trainui.core.models import mlp
-from trainui.tui import cli
-
-EXIT_USAGE = 2  # trainui's exit code for bad input; 1 would mean an unexpected exception
+from trainui.tui import cli, commands
 
 FACTORIES = "trainui_test_factories"
 FACTORY_SOURCE = '''
@@ -32,6 +36,47 @@ def not_a_dataset(data_dir, seed):
 '''
 
 TRAIN = ["--headless", "--epochs", "1"]
+
+# Reads a JSON list of cases on stdin, forks one child per case, prints {name: exit code}.
+FORK_SERVER = """
+import json, os, runpy, sys, traceback
+import sklearn.datasets, sklearn.metrics, sklearn.model_selection
+import trainui.core.eval_checkpoint, trainui.core.run
+
+
+def run_case(case):
+    os.chdir(case["cwd"])
+    sys.path.insert(0, case["pythonpath"])
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        os.dup2(os.open(case[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+    sys.argv = ["trainui", *case["argv"]]
+    try:
+        runpy.run_module("trainui.tui.cli", run_name="__main__", alter_sys=True)
+        code = 0
+    except SystemExit as exit_:  # as the interpreter treats it
+        code = exit_.code if isinstance(exit_.code, int) else exit_.code is not None
+        if not isinstance(exit_.code, (int, type(None))):
+            print(exit_.code, file=sys.stderr)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(int(code))
+
+
+children = {}
+for case in json.load(sys.stdin):
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        run_case(case)
+    children[pid] = case["name"]
+codes = {children[pid]: os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children}
+print(json.dumps(codes))
+"""
 
 # name -> (arguments after `trainui`, a fragment the error line must contain). `{dir}` is a
 # scratch folder holding the factory module and the crafted checkpoints.
@@ -78,7 +123,7 @@ CASES: dict[str, tuple[list[str], str]] = {
 }
 
 
-def _unavailable() -> dict[str, bool]:
+def _device_cases_testable() -> dict[str, bool]:
     """Which device cases this machine can test: the device must really be missing."""
     mps = getattr(torch.backends, "mps", None)
     return {
@@ -119,45 +164,75 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def _argv(name: str, scratch: Path, runs: str = "runs") -> list[str]:
+    """The case's arguments; a training case gets a run directory of its own under `runs`."""
+    argv = [arg.replace("{dir}", str(scratch)) for arg in CASES[name][0]]
+    if "--run-dir" not in argv and argv[0] != "eval":
+        argv += ["--run-dir", str(scratch / runs / name)]
+    return argv
+
+
+def run_forked(names: list[str], scratch: Path) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Run the cases through FORK_SERVER; return what each child exited with and wrote."""
+    streams = scratch / "streams"
+    streams.mkdir(exist_ok=True)
+    cases: list[dict[str, Any]] = [
+        {"name": name, "argv": _argv(name, scratch), "cwd": str(scratch),
+         "pythonpath": str(scratch), "stdout": str(streams / f"{name}.out"),
+         "stderr": str(streams / f"{name}.err")}
+        for name in names
+    ]
+    server = subprocess.run([sys.executable, "-c", FORK_SERVER], input=json.dumps(cases),
+                            capture_output=True, text=True, timeout=300)
+    assert server.returncode == 0, server.stderr
+    codes = json.loads(server.stdout)
+    return {case["name"]: subprocess.CompletedProcess(
+        case["argv"], codes[case["name"]], Path(case["stdout"]).read_text(),
+        Path(case["stderr"]).read_text()) for case in cases}
+
+
 @pytest.fixture(scope="module")
-def outcomes(
-    scratch: Path, trainui_cli, cli_pool: ThreadPoolExecutor
-) -> dict[str, Future[subprocess.CompletedProcess[str]]]:
-    """Every case started at once; training cases get a run dir of their own."""
-    skipped = {name for name, testable in _unavailable().items() if not testable}
-    futures = {}
-    for name, (args, _) in CASES.items():
-        if name in skipped:
-            continue
-        argv = [arg.replace("{dir}", str(scratch)) for arg in args]
-        if "--run-dir" not in argv and argv[0] != "eval":
-            argv += ["--run-dir", str(scratch / "runs" / name)]
-        futures[name] = cli_pool.submit(trainui_cli, argv, pythonpath=scratch, cwd=scratch)
-    return futures
+def outcomes(scratch: Path) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every case this machine can test, run at once."""
+    testable = _device_cases_testable()
+    return run_forked([name for name in CASES if testable.get(name, True)], scratch)
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_is_one_line(case, outcomes, scratch):
     if case not in outcomes:
         pytest.skip(f"{case}: the device exists on this machine")
-    result = outcomes[case].result()
+    result = outcomes[case]
     fragment = CASES[case][1]
     assert "Traceback" not in result.stderr + result.stdout
     assert result.stderr.endswith("\n") and len(result.stderr.splitlines()) == 1, result.stderr
     assert result.stderr.startswith("trainui: error: ")
     assert fragment in result.stderr
-    assert result.returncode == EXIT_USAGE, result.stderr
+    assert result.returncode == cli.EXIT_USAGE, result.stderr  # not 1: an unexpected error
     assert not (scratch / "runs" / case / "checkpoints").exists()
 
 
 def test_pickled_code_is_never_run(outcomes, scratch):
     """The refused checkpoint really carries code: an unsafe load would have run it."""
-    result = outcomes["eval-pickled-code"].result()
+    result = outcomes["eval-pickled-code"]
     assert "refusing" in result.stderr and "pickled code" in result.stderr
     marker = scratch / "marker"
     assert not marker.exists()
     torch.load(scratch / "pickled-code.pt", weights_only=False)  # what trainui must not do
     assert marker.exists()
+
+
+def test_forked_cases_match_fresh_processes(outcomes, scratch, trainui_cli,
+                                            cli_pool: ThreadPoolExecutor):
+    """A fresh `python -m trainui.tui.cli` says and exits exactly what the forked child did."""
+    names = ["lr-text", "device-tpu", "eval-pickled-code"]
+    fresh = {name: cli_pool.submit(trainui_cli, _argv(name, scratch, "fresh-runs"),
+                                   pythonpath=scratch, cwd=scratch) for name in names}
+    for name, future in fresh.items():
+        result = future.result()
+        forked = outcomes[name]
+        assert result.returncode == forked.returncode, name
+        assert result.stderr == forked.stderr.replace("/runs/", "/fresh-runs/"), name
 
 
 # --- one line, whatever the message ------------------------------------------------------
@@ -169,12 +244,12 @@ def test_pickled_code_is_never_run(outcomes, scratch):
 ], ids=["trainui-error", "unexpected-error"])
 def test_multiline_messages_become_one_line(monkeypatch, capsys, error):
     """User code and torch raise multi-line messages; stderr still gets a single line."""
-    def fail(_args: object) -> int:
+    def fail(_args: object, _argv: object) -> int:
         raise error
 
-    monkeypatch.setattr(cli, "_train", fail)
+    monkeypatch.setattr(commands, "train", fail)
     code = cli.main(["--headless", "--epochs", "1"])
     stderr = capsys.readouterr().err
-    assert code == (EXIT_USAGE if isinstance(error, TrainuiError) else 1)
+    assert code == (cli.EXIT_USAGE if isinstance(error, TrainuiError) else cli.EXIT_FAILED)
     assert len(stderr.splitlines()) == 1 and stderr.startswith("trainui: error: ")
     assert "second line" in stderr or "got (3, 32, 32)" in stderr

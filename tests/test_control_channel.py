@@ -12,6 +12,7 @@ import pytest
 from trainui.core.control import Control
 from trainui.core.control_channel import ControlChannel, RemoteControl, send_request
 from trainui.core.errors import TrainuiError
+from trainui.core.events import Paused
 
 
 def wait_for(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
@@ -31,7 +32,8 @@ def test_requests_reach_the_control(tmp_path: Path) -> None:
         send_request(tmp_path, "pause")
         assert wait_for(lambda: control.paused)
         remote = RemoteControl(tmp_path)
-        remote.toggle_pause()
+        remote.observe(Paused(epoch=1, global_step=1))
+        assert remote.toggle_pause() is False  # it was paused: resume
         assert wait_for(lambda: not control.paused)
         remote.request_save()
         assert wait_for(control.take_save_request)

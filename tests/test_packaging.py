@@ -30,7 +30,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     work = tmp_path_factory.mktemp("wheel")
     source = work / "source"
     shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
-        ".git", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "runs", "data"))
+        ".*", "build", "dist", "*.egg-info", "__pycache__", "venv", "runs", "data"))
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check",
          "-w", str(work / "dist"), str(source)],
@@ -55,18 +55,28 @@ def test_every_file_is_under_trainui(wheel):
     assert not [n for n in wheel_names if "/tests/" in n or n.startswith("tests/")]
 
 
+def _source_files(suffixes: tuple[str, ...] | None) -> set[str]:
+    """Where each file of core/, tui/ and themes/ belongs in the wheel; None: every suffix."""
+    return {
+        f"{target}/{path.relative_to(REPO / folder).as_posix()}"
+        for folder, target in SOURCE_PACKAGES.items()
+        for path in (REPO / folder).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+        and (suffixes is None or path.suffix in suffixes)
+    }
+
+
 def test_wheel_holds_every_source_module_and_theme(wheel):
     """Each .py of core/, tui/ and themes/ (subpackages too) and each theme file ships."""
     names = set(wheel)
     assert {"trainui/core/loop.py", "trainui/tui/cli.py", "trainui/themes/__init__.py"} <= names
-    expected = {
-        f"{target}/{path.relative_to(REPO / folder).as_posix()}"
-        for folder, target in SOURCE_PACKAGES.items()
-        for path in (REPO / folder).rglob("*")
-        if path.suffix in (".py", ".toml") and "__pycache__" not in path.parts
-    }
-    assert sorted(expected - names) == []
+    assert sorted(_source_files((".py", ".toml")) - names) == []
     assert any(n.startswith("trainui/themes/") and n.endswith(".toml") for n in names)
+
+
+def test_wheel_ships_every_data_file(wheel):
+    """Files the code reads at run time ship too, such as the TUI's stylesheet (app.tcss)."""
+    assert sorted(_source_files(None) - set(wheel)) == []
 
 
 def test_console_script_points_into_the_namespace(wheel):

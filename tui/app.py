@@ -28,10 +28,11 @@ from .panel import EventPanel
 from .progress import ProgressPanel
 from .quit_screen import ConfirmQuitScreen
 from .size_guard import MIN_HEIGHT, MIN_WIDTH, TooSmall
+from .terminal import detach_from_terminal, watch_terminal
 from .theming import next_theme, textual_themes
 
 Job = Callable[[Sink], object]
-EXIT_FINISHED, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_FINISHED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143
 RUN_ACTIONS = ("toggle_pause", "save", "finish_epoch")
 
 
@@ -71,6 +72,7 @@ class TrainApp(App[None]):
         theme: str = "dark",
         refresh_rate: float = 4.0,
         clock: Callable[[], float] = time.time,
+        watching: bool = False,
     ) -> None:
         if refresh_rate <= 0:
             raise ValueError("refresh_rate must be positive")
@@ -84,6 +86,11 @@ class TrainApp(App[None]):
         self.job_running = True
         self.interrupted = False
         self._quit_when_done = False
+        self.watching = watching
+        """Watching another process's run: quitting leaves its training alone."""
+        self.interrupt_code = EXIT_INTERRUPTED
+        self.terminal_lost = False
+        """The terminal went away (SSH drop): the app closed, training goes on."""
         for bundled in textual_themes():
             self.register_theme(bundled)
         self.theme = theme
@@ -92,7 +99,7 @@ class TrainApp(App[None]):
     def exit_code(self) -> int:
         """130 after Ctrl+C, else 1 for a failed run and 0 for a finished one."""
         if self.interrupted:
-            return EXIT_INTERRUPTED
+            return self.interrupt_code
         return EXIT_FINISHED if self.outcome is None else self.outcome
 
     def compose(self) -> ComposeResult:
@@ -117,13 +124,21 @@ class TrainApp(App[None]):
         self._body = self.query_one("#body")
         self.set_interval(1 / self._refresh_rate, self.flush_panels)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
+        watch_terminal(self, self._lose_terminal, self._terminate)
         # A daemon thread, not a Textual worker: a second Ctrl+C must not wait for it.
         threading.Thread(target=self._run_job, name="trainui-job", daemon=True).start()
 
-    def on_unmount(self) -> None:
-        """Leaving while training runs: ask it to stop at the next step."""
-        if self.job_running:
-            self._control.request_stop(STOP_NOW)
+    def _terminate(self) -> None:
+        """SIGTERM: stop gracefully, save, and quit with the conventional code."""
+        self.interrupt_code = EXIT_TERMINATED
+        self.action_interrupt()
+
+    def _lose_terminal(self) -> None:
+        """SIGHUP or a hung-up terminal: close the app quietly; training carries on."""
+        if not self.terminal_lost:
+            self.terminal_lost = True
+            detach_from_terminal()
+            self.exit(return_code=EXIT_FINISHED)
 
     def _run_job(self) -> None:
         error = run_job(self._job, self._post_event)
@@ -219,8 +234,8 @@ class TrainApp(App[None]):
         self.push_screen(HelpScreen())
 
     def action_request_quit(self) -> None:
-        """Quit; while training runs, ask first."""
-        if not self.job_running:
+        """Quit; while training runs, ask first (a watcher just leaves)."""
+        if not self.job_running or self.watching:
             self.exit(return_code=self.exit_code)
         elif self._quit_when_done:
             self.notify("Stopping: quitting once the checkpoint is saved (Ctrl+C quits at once)")
@@ -233,7 +248,7 @@ class TrainApp(App[None]):
 
     def action_interrupt(self) -> None:
         """First Ctrl+C stops gracefully and quits when saved; the second quits at once."""
-        if not self.job_running:
+        if not self.job_running or self.watching:
             self.exit(return_code=self.exit_code)
             return
         if self.interrupted:
@@ -260,12 +275,21 @@ class TrainApp(App[None]):
         self.flush_panels()
 
 
-def run_app(job: Job, control: Control, *, theme: str = "dark", refresh_rate: float = 4.0) -> int:
+def run_app(
+    job: Job,
+    control: Control,
+    *,
+    theme: str = "dark",
+    refresh_rate: float = 4.0,
+    watching: bool = False,
+) -> tuple[int, bool]:
     """Run the Textual app; `job(sink)` runs the whole training on a worker thread.
 
     It calls sink(event) for every event and returns after emitting Finished or Failed.
-    Returns the process exit code (0 finished, 1 failed, 130 interrupted by Ctrl+C).
+    Returns the process exit code (0 finished, 1 failed, 130 interrupted by Ctrl+C) and
+    whether the terminal went away while the job was still running.
     """
-    app = TrainApp(job, control, theme=theme, refresh_rate=refresh_rate)
+    app = TrainApp(job, control, theme=theme, refresh_rate=refresh_rate, watching=watching)
     app.run()
-    return app.return_code if app.return_code is not None else app.exit_code
+    code = app.return_code if app.return_code is not None else app.exit_code
+    return code, app.terminal_lost

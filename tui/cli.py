@@ -7,8 +7,6 @@ Bad input becomes one line on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
-import json
-import signal
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -16,7 +14,7 @@ from typing import Any, NoReturn
 EXIT_USAGE = 2
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
-COMMANDS = ("train", "eval")
+COMMANDS = ("train", "eval", "runs", "watch")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -76,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_train(commands.add_parser("train", help="train a model (the default command)"))
     _add_eval(commands.add_parser("eval", help="evaluate a checkpoint on the test split"))
+    _add_runs(commands.add_parser("runs", help="list runs and their state"))
+    _add_watch(commands.add_parser("watch", help="watch and control a run from anywhere"))
     return parser
 
 
@@ -159,6 +159,10 @@ def _add_train(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="also keep a checkpoint every N epochs (default: off)",
     )
+    run.add_argument("--resume", metavar="RUN_DIR",
+                     help="continue RUN_DIR from its last checkpoint, with its stored config")
+    run.add_argument("--detach", action="store_true",
+                     help="train in the background; print the run directory and how to watch it")
     run.add_argument(
         "--headless",
         action="store_true",
@@ -186,6 +190,24 @@ def _add_eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", metavar="FILE", help="also write the metrics as JSON to FILE")
 
 
+def _add_runs(p: argparse.ArgumentParser) -> None:
+    p.description = "List runs: name, state, epochs, best metric, start time."
+    p.add_argument("--root", default="runs", help="folder holding the runs (default runs)")
+
+
+def _add_watch(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Open the live view of a run another process is training (or has trained): "
+        "p pauses/resumes it, s saves a checkpoint, e stops it after the epoch; q leaves "
+        "it running."
+    )
+    p.add_argument("run_dir", nargs="?", metavar="RUN_DIR",
+                   help="the run's directory (default: the most recent run under --root)")
+    p.add_argument("--root", default="runs", help="folder holding the runs (default runs)")
+    p.add_argument("--theme", default="dark", help="dark, light, high-contrast")
+    p.add_argument("--refresh-rate", type=positive_float, default=4.0, metavar="HZ")
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """Parse argv, treating a missing command as `train`."""
     args = list(argv)
@@ -197,10 +219,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `trainui` console script."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    from trainui.tui import commands
+
     try:
-        if args.command == "eval":
-            return _eval(args)
-        return _train(args)
+        return commands.run(args, sys.argv[1:] if argv is None else list(argv))
     except KeyboardInterrupt:
         print("trainui: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -217,148 +239,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _one_line(message: str) -> str:
     # Messages may quote user code or torch, whose errors often span several lines.
     return " ".join(message.split())
-
-
-def _config(args: argparse.Namespace) -> Any:
-    from trainui.core.config import RunConfig
-
-    return RunConfig(
-        dataset=args.dataset,
-        data_dir=args.data_dir,
-        download=args.download,
-        model=args.model,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        optimizer=args.optimizer,
-        weight_decay=args.weight_decay,
-        scheduler=args.scheduler,
-        lr_patience=args.lr_patience,
-        patience=args.patience,
-        min_delta=args.min_delta,
-        amp=args.amp,
-        clip_grad=args.clip_grad,
-        seed=args.seed,
-        deterministic=args.deterministic,
-        device=args.device,
-        num_workers=args.num_workers,
-        run_dir=args.run_dir,
-        checkpoint_every=args.checkpoint_every,
-    ).validate()
-
-
-def _train(args: argparse.Namespace) -> int:
-    from trainui.core.control import Control
-
-    config = _config(args)
-    control = Control()
-    if _use_tui(args):
-        return _train_tui(config, control, args)
-    return _train_headless(config, control)
-
-
-def _use_tui(args: argparse.Namespace) -> bool:
-    if args.headless or not (sys.stdout.isatty() and sys.stdin.isatty()):
-        return False
-    from trainui.themes import load_theme
-
-    load_theme(args.theme)  # an unknown theme is an error before anything starts
-    return True
-
-
-def _train_headless(config: Any, control: Any) -> int:
-    from trainui.core.console import ConsoleSink
-    from trainui.core.run import run_training
-
-    interrupted = _install_stop_signals(control)
-    result = run_training(config, [ConsoleSink()], control)
-    if interrupted:
-        return EXIT_INTERRUPTED
-    return 0 if result.cause != "non_finite_loss" else EXIT_FAILED
-
-
-def _train_tui(config: Any, control: Any, args: argparse.Namespace) -> int:
-    from trainui.core.run import run_training
-    from trainui.tui.app import run_app
-
-    failure: list[str] = []
-
-    def job(sink: Any) -> object:
-        try:
-            return run_training(config, [sink], control)
-        except Exception as exc:
-            failure.append(str(exc))
-            raise
-
-    code = run_app(job, control, theme=args.theme, refresh_rate=args.refresh_rate)
-    if failure:
-        print(f"trainui: error: {_one_line(failure[0])}", file=sys.stderr)
-        return EXIT_FAILED
-    return code
-
-
-def _install_stop_signals(control: Any) -> list[int]:
-    """First Ctrl+C/SIGTERM: stop at the next step and finish; a second Ctrl+C: stop at once."""
-    received: list[int] = []
-
-    def handler(signum: int, _frame: object) -> None:
-        if received and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        received.append(signum)
-        control.request_stop("now", source=signal.Signals(signum).name)
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-    return received
-
-
-def _eval(args: argparse.Namespace) -> int:
-    from trainui.core.eval_checkpoint import EvalOptions, evaluate_checkpoint
-
-    metrics = evaluate_checkpoint(
-        args.checkpoint,
-        EvalOptions(
-            dataset=args.dataset,
-            data_dir=args.data_dir,
-            download=args.download,
-            model=args.model,
-            device=args.device,
-            batch_size=args.batch_size,
-        ),
-    )
-    print(format_metrics(metrics))
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as handle:
-            json.dump(metrics, handle, indent=2)
-    return 0
-
-
-def format_metrics(metrics: dict[str, Any]) -> str:
-    """Plain-text report: overall scores, per-class scores, confusion matrix."""
-    names = metrics["class_names"]
-    width = max(6, *(len(n) for n in names))
-    lines = [
-        f"checkpoint {metrics.get('checkpoint', '')}  ({metrics['samples']} test samples)",
-        f"accuracy {metrics['accuracy']:.4f}  precision {metrics['precision']:.4f}  "
-        f"recall {metrics['recall']:.4f}  f1 {metrics['f1']:.4f}",
-        "",
-        f"{'class':>{width}}  precision  recall      f1  support",
-    ]
-    for name in names:
-        c = metrics["per_class"][name]
-        lines.append(
-            f"{name:>{width}}  {c['precision']:9.4f}  {c['recall']:6.4f}  "
-            f"{c['f1']:6.4f}  {c['support']:7d}"
-        )
-    cell = max(5, *(len(n) for n in names))
-    lines += [
-        "",
-        "confusion matrix (rows: true, columns: predicted)",
-        " " * width + "".join(f"{n:>{cell + 1}}" for n in names),
-    ]
-    for name, row in zip(names, metrics["confusion_matrix"], strict=True):
-        lines.append(f"{name:>{width}}" + "".join(f"{v:>{cell + 1}}" for v in row))
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

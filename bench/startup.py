@@ -1,0 +1,88 @@
+"""Figure 4: start-up. Wall time of `trainui --help`, and time to the TUI's first frame.
+
+    python bench/startup.py                 # 10 runs of each, medians
+    python bench/startup.py --repeats 3
+
+`--help` is timed from spawn to exit (subprocess, output discarded). The first frame is
+timed in a 120x40 pty from spawn to the first byte, to the switch to the alternate screen,
+and to the first paint that reaches the last row; the run is then killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import child_env, emit, load_average, machine, median, python, trainui_command
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Time both, interleaved with a bare-interpreter baseline."""
+    args = _parser().parse_args(argv)
+    help_times, bare_times, frames = [], [], []
+    for _ in range(args.repeats):
+        bare_times.append(_timed([python(), "-c", "pass"]))
+        help_times.append(_timed([*trainui_command(), "--help"]))
+        if not args.no_tui:
+            frames.append(first_frame(args.threads))
+    report: dict[str, Any] = {
+        "figure": "startup", "machine": machine(), "repeats": args.repeats,
+        "help_seconds": median(help_times), "help_runs": help_times,
+        "bare_python_seconds": median(bare_times), "bare_python_runs": bare_times,
+        "load_average_after": load_average(),
+    }
+    if frames:
+        for key in ("first_byte", "alt_screen", "first_frame"):
+            report[f"{key}_seconds"] = median([f[key] for f in frames if f[key] is not None])
+        report["frames"] = frames
+    print(f"trainui --help {report['help_seconds'] * 1e3:.0f} ms (python -c pass "
+          f"{report['bare_python_seconds'] * 1e3:.0f} ms); first frame "
+          f"{report.get('first_frame_seconds', float('nan')):.2f} s", file=sys.stderr)
+    emit(report, args.out)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--no-tui", action="store_true", help="only time --help")
+    p.add_argument("--out", help="write the JSON report here too")
+    return p
+
+
+def _timed(argv: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - started
+
+
+def first_frame(threads: int) -> dict[str, Any]:
+    """Spawn the TUI in a 120x40 pty; return when its first full frame arrived."""
+    from pty_run import run_tui
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp) / "run"
+        argv = [*trainui_command(), "--epochs", "1", "--run-dir", str(run_dir)]
+        seen = run_tui(argv, run_dir, 120, 40, child_env(threads), timeout=60,
+                       stop_after_first_frame=True, on_stop=_kill)
+    return {"first_byte": seen.first_byte, "alt_screen": seen.alt_screen,
+            "first_frame": seen.first_frame, "bytes": seen.total_bytes}
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""`trainui train --detach`: train in a background process that outlives the terminal."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from trainui.core.config import RunConfig
+from trainui.core.errors import TrainuiError
+from trainui.core.event_log import EVENT_LOG
+from trainui.core.rundir import new_run_name, refuse_existing_run, unique_path
+
+STARTUP_TIMEOUT_S = 300.0
+OUTPUT_LOG = "output.log"
+
+
+def config_to_argv(config: RunConfig) -> list[str]:
+    """Train flags that reproduce `config` (the inverse of the parser)."""
+    argv = [
+        "--dataset", config.dataset, "--model", config.model,
+        "--epochs", str(config.epochs), "--batch-size", str(config.batch_size),
+        "--lr", repr(config.lr), "--optimizer", config.optimizer,
+        "--weight-decay", repr(config.weight_decay), "--scheduler", config.scheduler,
+        "--lr-patience", str(config.lr_patience), "--patience", str(config.patience),
+        "--min-delta", repr(config.min_delta), "--amp", config.amp,
+        "--seed", str(config.seed), "--device", config.device,
+        "--num-workers", str(config.num_workers),
+        "--checkpoint-every", str(config.checkpoint_every),
+    ]
+    if config.data_dir:
+        argv += ["--data-dir", config.data_dir]
+    if config.clip_grad is not None:
+        argv += ["--clip-grad", repr(config.clip_grad)]
+    argv += ["--download"] * config.download + ["--deterministic"] * config.deterministic
+    return argv
+
+
+def start_detached(config: RunConfig, args: Any, argv: list[str]) -> int:
+    """Start the background trainer, wait until it is running, say where to watch it."""
+    if args.resume:
+        run_dir = Path(args.resume)
+        child = ["--resume", str(run_dir)]
+    else:
+        run_dir = Path(config.run_dir) if config.run_dir else unique_path(
+            Path(config.runs_root) / new_run_name(config.dataset, config.model))
+        refuse_existing_run(run_dir)
+        child = [*config_to_argv(config), "--run-dir", str(run_dir)]
+    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    process = _spawn(run_dir, child)
+    _wait_until_running(process, run_dir)
+    print(f"training in the background (pid {process.pid}): {run_dir}")
+    print(f"  watch it:  trainui watch {run_dir}")
+    print(f"  its log:   {run_dir / OUTPUT_LOG}")
+    return 0
+
+
+def _spawn(run_dir: Path, child_args: list[str]) -> subprocess.Popen[bytes]:
+    log = os.open(run_dir / OUTPUT_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        # A new session: the terminal's hang-up and Ctrl+C never reach the trainer.
+        return subprocess.Popen(
+            [sys.executable, "-m", "trainui.tui.cli", "train", "--headless", *child_args],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+        )
+    finally:
+        os.close(log)
+
+
+def _wait_until_running(process: subprocess.Popen[bytes], run_dir: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    events = run_dir / EVENT_LOG
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise TrainuiError(_last_line(run_dir / OUTPUT_LOG) or
+                               f"the background trainer exited with {process.returncode}")
+        if events.exists() and events.stat().st_size > 0:
+            return
+        time.sleep(0.1)
+
+
+def _last_line(path: Path) -> str:
+    lines = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
+    return lines[-1].removeprefix("trainui: error: ") if lines else ""

@@ -1,0 +1,55 @@
+"""`trainui watch`: follow a run's events.jsonl and control it through its channel."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from trainui.core.console import ConsoleSink
+from trainui.core.control_channel import RemoteControl
+from trainui.core.event_log import EVENT_LOG, EventLogReader
+from trainui.core.events import Event, Failed, Finished, Sink
+from trainui.core.runs import trainer_alive
+
+POLL_SECONDS = 0.25
+
+
+def follow(run_dir: Path, sink: Sink, observe: Callable[[Event], None] = lambda e: None,
+           poll: float = POLL_SECONDS) -> None:
+    """Feed every event of the run to `sink`, old ones first, until it ends.
+
+    A run whose trainer is gone without a final event ends with a Failed event that says
+    how to continue it.
+    """
+    reader = EventLogReader(run_dir / EVENT_LOG)
+    while True:
+        events = reader.read_new()
+        if not events and not trainer_alive(run_dir):
+            events = reader.read_new()  # whatever it wrote just before it went away
+            if not any(isinstance(e, Finished | Failed) for e in events):
+                events.append(Failed(message=(
+                    f"run interrupted: no process is training it (continue with "
+                    f"`trainui train --resume {run_dir}`)")))
+        for event in events:
+            observe(event)
+            sink(event)
+        if any(isinstance(e, Finished | Failed) for e in events):
+            return
+        time.sleep(poll)
+
+
+def watch_run(run_dir: Path, *, theme: str, refresh_rate: float) -> int:
+    """The TUI on another process's run; its keys reach that process."""
+    from trainui.tui.app import run_app
+
+    remote = RemoteControl(run_dir)
+    code, _ = run_app(lambda sink: follow(run_dir, sink, remote.observe), remote,  # type: ignore[arg-type]
+                      theme=theme, refresh_rate=refresh_rate, watching=True)
+    return code
+
+
+def watch_headless(run_dir: Path) -> int:
+    """Print the run's events as log lines until it ends (stdout is not a terminal)."""
+    follow(run_dir, ConsoleSink(heartbeat=float("inf")))
+    return 0
