@@ -12,6 +12,7 @@ from .events import (
     EpochEnded,
     EvaluationFinished,
     Event,
+    Failed,
     Finished,
     LRChanged,
     NonFiniteLoss,
@@ -35,9 +36,13 @@ class ConsoleSink:
     shows signs of life in a log file without flooding it.
     """
 
-    def __init__(self, stream: TextIO | None = None, heartbeat: float = 30.0) -> None:
+    def __init__(
+        self, stream: TextIO | None = None, heartbeat: float = 30.0, failures: bool = False
+    ) -> None:
         self.stream = stream or sys.stdout
         self.heartbeat = heartbeat
+        self.failures = failures
+        """Print Failed events too (when no one else reports the error)."""
         self._last_line = time.monotonic()
         self._width = 1
 
@@ -83,7 +88,9 @@ class ConsoleSink:
             return self._evaluation(event)
         if isinstance(event, Finished):
             return f"finished in {event.elapsed:.1f}s ({event.epochs_completed} epochs)"
-        # Failed prints nothing: the command line reports the error once, on stderr.
+        if isinstance(event, Failed) and self.failures:
+            return f"failed: {event.message}"
+        # Otherwise Failed prints nothing: the command line reports it once, on stderr.
         return None
 
     def _progress(self, event: Progress) -> str | None:

@@ -44,9 +44,14 @@ class FileWriter:
 
     def save_torch(self, relative: str, obj: Any) -> Path:
         """Atomically write `obj` with torch.save."""
-        buffer = io.BytesIO()
-        torch.save(obj, buffer)
-        return self.write_bytes(relative, buffer.getvalue())
+        return self.write_bytes(relative, torch_bytes(obj))
+
+
+def torch_bytes(obj: Any) -> bytes:
+    """`obj` serialised by torch.save, so one payload can go to several files."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
 
 
 def _atomic_write(target: Path, data: bytes) -> None:

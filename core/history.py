@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 EPOCH_KEYS = (
     "epoch",
     "train_loss",
@@ -67,20 +69,27 @@ class BoundedSeries:
         self.bin_size *= 2
 
     def state_dict(self) -> dict[str, Any]:
-        """Return the series as plain values."""
+        """Return the series as two float64 tensors and plain values (cheap to save)."""
         return {"max_points": self.max_points, "bin_size": self.bin_size,
-                "steps": list(self.steps), "values": list(self.values),
+                "steps": torch.tensor(self.steps, dtype=torch.float64),
+                "values": torch.tensor(self.values, dtype=torch.float64),
                 "pending": [self._pending_steps, self._pending_values, self._pending_count]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what `state_dict` returned."""
         self.max_points = int(state["max_points"])
         self.bin_size = int(state["bin_size"])
-        self.steps = [float(v) for v in state["steps"]]
-        self.values = [float(v) for v in state["values"]]
+        self.steps = _floats(state["steps"])
+        self.values = _floats(state["values"])
         pending = state["pending"]
         self._pending_steps, self._pending_values = float(pending[0]), float(pending[1])
         self._pending_count = int(pending[2])
+
+
+def _floats(values: Any) -> list[float]:
+    if isinstance(values, torch.Tensor):
+        return values.tolist()
+    return [float(v) for v in values]
 
 
 def _pair_means(values: list[float]) -> list[float]:
@@ -115,13 +124,15 @@ class History:
         return rows_to_csv(self.rows())
 
     def state_dict(self) -> dict[str, Any]:
-        """Return the history as plain values."""
-        return {"epochs": {k: list(v) for k, v in self.epochs.items()},
+        """Return the history as float64 tensors, one per key (cheap to save)."""
+        return {"epochs": {k: torch.tensor(v, dtype=torch.float64)
+                           for k, v in self.epochs.items()},
                 "step_loss": self.step_loss.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what `state_dict` returned."""
-        self.epochs = {k: list(state["epochs"].get(k, [])) for k in EPOCH_KEYS}
+        self.epochs = {k: _floats(state["epochs"].get(k, [])) for k in EPOCH_KEYS}
+        self.epochs["epoch"] = [int(v) for v in self.epochs["epoch"]]
         self.step_loss.load_state_dict(state["step_loss"])
 
 

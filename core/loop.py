@@ -192,8 +192,8 @@ def run_loop(loop: Loop, train_loader: Iterable[Any], val_loader: Iterable[Any])
     loop.call("on_fit_start")
     while loop.epoch < loop.epochs and loop.stop_cause is None:
         run_epoch(loop, train_loader, val_loader)
-        if loop.stop_cause is None and loop.control.stop_mode is not None:
-            loop.stop("user", f"stopped by request after epoch {loop.epoch}")
+        if loop.stop_cause is None and (loop.control.pending or loop.control.stop_mode):
+            handle_epoch_boundary(loop)
     if loop.stop_cause is None:
         loop.stop("completed", f"completed {loop.epoch} epochs")
     loop.emit(TrainingStopped(epoch=loop.epoch, global_step=loop.global_step,
@@ -308,6 +308,15 @@ def handle_requests(loop: Loop, running: RunningMetrics, started: float) -> bool
         loop.stop("user", f"stopped by request at step {loop.global_step} "
                           f"(epoch {loop.epoch + 1} not finished)")
     return loop.stop_cause is not None
+
+
+def handle_epoch_boundary(loop: Loop) -> None:
+    """Requests that arrived during the epoch's last steps or validation: save, then stop."""
+    _announce_stop(loop)
+    if loop.control.take_save_request():
+        loop.call("on_save_requested")
+    if loop.control.stop_mode is not None:
+        loop.stop("user", f"stopped by request after epoch {loop.epoch}")
 
 
 def _announce_stop(loop: Loop) -> None:

@@ -32,7 +32,7 @@ def rng_state() -> dict[str, Any]:
     py_version, py_state, py_gauss = random.getstate()
     np_state = np.random.get_state()
     state: dict[str, Any] = {
-        "python": [py_version, list(py_state), py_gauss],
+        "python": [py_version, torch.tensor(py_state, dtype=torch.int64), py_gauss],
         "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
         "torch": torch.get_rng_state(),
     }
@@ -44,7 +44,7 @@ def rng_state() -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what `rng_state` captured."""
     py_version, py_state, py_gauss = state["python"]
-    random.setstate((py_version, tuple(py_state), py_gauss))
+    random.setstate((py_version, tuple(int(v) for v in py_state), py_gauss))
     name, keys, *rest = state["numpy"]
     np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
     torch.set_rng_state(state["torch"])

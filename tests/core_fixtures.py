@@ -17,7 +17,9 @@ def digits() -> DataSplits:
     return load_dataset("digits", None)
 
 
-def digits_loaders(batch_size: int = 64, seed: int = 0) -> tuple[DataLoader, DataLoader, DataLoader]:
+def digits_loaders(
+    batch_size: int = 64, seed: int = 0
+) -> tuple[DataLoader, DataLoader, DataLoader]:
     """Seeded train/val/test loaders over digits."""
     data = digits()
     order = torch.Generator().manual_seed(seed)

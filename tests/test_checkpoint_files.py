@@ -7,6 +7,7 @@ import random
 
 import pytest
 import torch
+
 from trainui.core.checkpoint import load_checkpoint
 from trainui.core.errors import TrainuiError
 

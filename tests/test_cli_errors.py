@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import torch
+
 from trainui.core.errors import TrainuiError
 from trainui.core.models import mlp
 from trainui.tui import cli, commands

@@ -13,6 +13,7 @@ from urllib.error import URLError
 import numpy as np
 import pytest
 import torch
+
 from dataset_files import CIFAR10_LABEL_NAMES, write_cifar10, write_idx, write_mnist
 from trainui.core.data import BUILTIN_DATASETS, DataSplits, load_dataset
 from trainui.core.errors import TrainuiError

@@ -114,7 +114,7 @@ def test_runs_and_watch_of_finished_and_interrupted_runs(tmp_path: Path) -> None
     assert shown.returncode == 0 and "test (best" in shown.stdout
     shown = subprocess.run(cli("watch", "--root", tmp_path), capture_output=True, text=True,
                            timeout=TIMEOUT)  # the most recent run: the killed one
-    assert "run interrupted" in shown.stdout and "--resume" in shown.stdout
+    assert "failed: run interrupted" in shown.stdout and "--resume" in shown.stdout
 
 
 def test_watch_and_runs_errors_are_one_line(tmp_path: Path) -> None:

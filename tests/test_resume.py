@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -124,16 +123,23 @@ def test_random_kills_never_leave_a_corrupt_checkpoint(tmp_path: Path) -> None:
     chance = random.Random(int(time.time()))
     args: list[object] = ["--headless", "--epochs", "40", "--patience", "40",
                           "--checkpoint-every", "1", "--run-dir", run_dir]
+    events = run_dir / "events.jsonl"
+
+    def logged() -> int:
+        return events.stat().st_size if events.exists() else 0
+
     loaded = 0
-    for _ in range(6):
+    for _ in range(8):
+        before = logged()
         process = trainui(args)
-        time.sleep(chance.uniform(2.0, 6.0))
+        while process.poll() is None and logged() <= before:
+            time.sleep(0.02)  # until this process has started training (it logged an event)
+        time.sleep(chance.uniform(0.0, 3.0))
         process.send_signal(signal.SIGKILL)
         finish(process)
         for path in sorted((run_dir / "checkpoints").glob("*.pt")):
             payload = load_checkpoint(path)  # raises on a corrupt or partial file
             assert "model_state_dict" in payload
             loaded += 1
-        if (run_dir / "config.json").exists():
-            args = ["train", "--headless", "--resume", run_dir]
+        args = ["train", "--headless", "--resume", run_dir]
     assert loaded > 0

@@ -24,11 +24,14 @@ def default_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Recorde
     return run_dir, recorder
 
 
-def test_default_run_reaches_95_percent_test_accuracy(default_run: tuple[Path, Recorder]) -> None:
+def test_default_run_reaches_95_percent_test_accuracy(
+    default_run: tuple[Path, Recorder],
+) -> None:
     run_dir, recorder = default_run
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["accuracy"] >= 0.95
-    assert {"accuracy", "precision", "recall", "f1", "per_class", "confusion_matrix"} <= set(metrics)
+    expected = {"accuracy", "precision", "recall", "f1", "per_class", "confusion_matrix"}
+    assert expected <= set(metrics)
     assert set(metrics["per_class"]) == {str(i) for i in range(10)}
     finished = recorder.of(Finished)[-1]
     assert finished.metrics is not None

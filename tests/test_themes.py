@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+
 from trainui.core.errors import TrainuiError
 from trainui.themes import CHART_KEYS, COLOR_KEYS, DEFAULT_THEME, available_themes, load_theme
 

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
+
 from trainui.core import events as ev
 from trainui.core.control import Control
 from trainui.tui.app import TrainApp

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from trainui.core import events as ev
 from trainui.core.config import RunConfig
 from trainui.core.control import Control
@@ -38,11 +39,11 @@ class Recorder:
 
 
 class Run:
-    """A real digits run (MLP, many short epochs) wired to an app and a recorder."""
+    """A real digits run (MLP, short epochs; too many to finish before a test stops it)."""
 
     def __init__(self, tmp_path: Path) -> None:
         self.config = RunConfig(
-            dataset="digits", model="mlp", epochs=40, batch_size=32, scheduler="none",
+            dataset="digits", model="mlp", epochs=1000, batch_size=32, scheduler="none",
             patience=100, run_dir=str(tmp_path / "run"), device="cpu", seed=0,
             progress_interval=0.02,
         )  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from trainui.core import events as ev
 from trainui.themes import available_themes
 from tui_fixtures import FakeJob, settle, staged_app

@@ -6,6 +6,7 @@ import math
 
 import pytest
 from rich.console import Console
+
 from trainui.core import events as ev
 from trainui.tui.chart import nice_ticks, tick_label
 from trainui.tui.log_lines import describe, format_metric

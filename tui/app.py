@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +35,9 @@ from .theming import next_theme, textual_themes
 Job = Callable[[Sink], object]
 EXIT_FINISHED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143
 RUN_ACTIONS = ("toggle_pause", "save", "finish_epoch")
+CHART_RATE = 1.0
+"""Default chart redraws per second at most: a redraw costs ~15 ms of the interpreter the
+training thread shares, and re-sends the whole chart area (several KB) to the terminal."""
 
 
 def run_job(job: Job, sink: Sink) -> str | None:
@@ -73,13 +77,19 @@ class TrainApp(App[None]):
         refresh_rate: float = 4.0,
         clock: Callable[[], float] = time.time,
         watching: bool = False,
+        chart_rate: float = CHART_RATE,
     ) -> None:
-        if refresh_rate <= 0:
-            raise ValueError("refresh_rate must be positive")
+        if refresh_rate <= 0 or chart_rate <= 0:
+            raise ValueError("refresh_rate and chart_rate must be positive")
         super().__init__()
         self._job, self._control, self._clock = job, control, clock
         self._refresh_rate = refresh_rate
+        self._chart_interval = 1 / min(chart_rate, refresh_rate)
+        self._charts_drawn_at = -math.inf
         self._panels: list[EventPanel] = []
+        self._text_panels: list[EventPanel] = []
+        self._charts: list[EventPanel] = []
+        self._loss_chart: LossChart | None = None
         self._body: Widget | None = None
         self.outcome: int | None = None
         """EXIT_FINISHED or EXIT_FAILED once the run is over."""
@@ -121,8 +131,11 @@ class TrainApp(App[None]):
     def on_ready(self) -> None:
         """Once every panel is mounted: start the redraw timer and the training thread."""
         self._panels = [widget for widget in self.query("*") if isinstance(widget, EventPanel)]
+        self._text_panels = [panel for panel in self._panels if not panel.chart]
+        self._charts = [panel for panel in self._panels if panel.chart]
+        self._loss_chart = self.query_one(LossChart)
         self._body = self.query_one("#body")
-        self.set_interval(1 / self._refresh_rate, self.flush_panels)
+        self.set_interval(1 / self._refresh_rate, self._tick)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         watch_terminal(self, self._lose_terminal, self._terminate)
         # A daemon thread, not a Textual worker: a second Ctrl+C must not wait for it.
@@ -148,10 +161,24 @@ class TrainApp(App[None]):
         self.post_message(event_message(event))
 
     def flush_panels(self) -> None:
-        """Redraw the panels whose state changed (the throttled tick)."""
+        """Redraw every panel whose state changed, charts included, now."""
         with self.batch_update():
-            for panel in self._panels:
+            for panel in self._text_panels:
                 panel.flush()
+            self._flush_charts()
+
+    def _tick(self) -> None:
+        """The throttled tick: text panels that changed; charts at most every chart interval."""
+        with self.batch_update():
+            for panel in self._text_panels:
+                panel.flush()
+            if time.monotonic() - self._charts_drawn_at >= self._chart_interval:
+                self._flush_charts()
+
+    def _flush_charts(self) -> None:
+        # A list, not a generator: every chart with new data redraws in the same frame.
+        if any([chart.flush() for chart in self._charts]):
+            self._charts_drawn_at = time.monotonic()
 
     @property
     def exiting(self) -> bool:
@@ -174,7 +201,8 @@ class TrainApp(App[None]):
         """Route progress, with every step loss since the last one drawn."""
         if self.exiting:
             return
-        self.query_one(LossChart).add_step_losses(message.step_losses)
+        if self._loss_chart is not None:
+            self._loss_chart.add_step_losses(message.step_losses)
         self._route(message.event)
 
     def on_job_ended(self, message: JobEnded) -> None:
@@ -282,6 +310,7 @@ def run_app(
     theme: str = "dark",
     refresh_rate: float = 4.0,
     watching: bool = False,
+    chart_rate: float = CHART_RATE,
 ) -> tuple[int, bool]:
     """Run the Textual app; `job(sink)` runs the whole training on a worker thread.
 
@@ -289,7 +318,8 @@ def run_app(
     Returns the process exit code (0 finished, 1 failed, 130 interrupted by Ctrl+C) and
     whether the terminal went away while the job was still running.
     """
-    app = TrainApp(job, control, theme=theme, refresh_rate=refresh_rate, watching=watching)
+    app = TrainApp(job, control, theme=theme, refresh_rate=refresh_rate, watching=watching,
+                   chart_rate=chart_rate)
     app.run()
     code = app.return_code if app.return_code is not None else app.exit_code
     return code, app.terminal_lost

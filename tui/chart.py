@@ -15,6 +15,8 @@ from .theming import chart_colors
 class EventChart(EventPanel, PlotextPlot):
     """A plotext chart fed with events; redrawn only on the app's throttled tick."""
 
+    chart = True
+
     DEFAULT_CSS = """
     EventChart { height: 1fr; min-height: 6; border-top: solid $panel; border-title-align: left;
                  border-title-color: $foreground; }

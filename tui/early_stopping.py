@@ -9,7 +9,7 @@ from textual.widgets import Static
 from trainui.core import events as ev
 
 from .log_lines import format_metric
-from .panel import EventPanel
+from .panel import EventPanel, set_text
 
 
 def wait_style(wait_count: int, patience: int) -> str:
@@ -56,7 +56,8 @@ class EarlyStoppingPanel(EventPanel, Static):
         style = wait_style(state.wait_count, state.patience)
         blocks = wait_blocks(state.wait_count, state.patience)
         best = format_metric(state.monitor, state.best)
-        self.update(
+        set_text(
+            self,
             Content.assemble(
                 ("Early stop ", "bold"), f"{state.monitor} ({state.mode}) best ",
                 (best, "bold"), f" @ epoch {state.best_epoch} | wait ",

@@ -26,9 +26,14 @@ class EventLog(EventPanel, RichLog):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(max_lines=MAX_LINES, wrap=True, markup=False, **kwargs)  # type: ignore[arg-type]
         self._start: float | None = None
+        self._pending: list[Text] = []
 
     def take(self, event: ev.Event) -> None:
-        """Write the event's line, if it has one (events are rare: no throttling needed)."""
+        """Queue the event's line, if it has one; lines are written on the next tick.
+
+        Each write scrolls and repaints the whole log, so the lines of one tick (an epoch's
+        end brings two or three) go out together in one repaint.
+        """
         if self._start is None:
             self._start = event.time
         line = describe(event)
@@ -37,4 +42,15 @@ class EventLog(EventPanel, RichLog):
         color = self.app.theme_variables[LOG_COLORS.get(event.kind, "foreground")]
         stamp = Text(format_clock(event.time - self._start) + " ", style="dim")
         style = Style(color=Color.parse(color).rich_color)
-        self.write(Text.assemble(stamp, Text(line, style=style)))
+        self._pending.append(Text.assemble(stamp, Text(line, style=style)))
+        self.mark_dirty()
+
+    def redraw(self) -> None:
+        """Write the queued lines."""
+        pending, self._pending = self._pending, []
+        for line in pending:
+            self.write(line, scroll_end=False)
+        if pending and self.auto_scroll:
+            # Now, not after the next refresh (write's default): a deferred scroll repaints
+            # the whole log a second time, one frame later.
+            self.scroll_end(animate=False, immediate=True, x_axis=False)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import singledispatchmethod
 
+from textual.app import ComposeResult
 from textual.content import Content
+from textual.widget import Widget
 from textual.widgets import Static
 from trainui.core import events as ev
 
-from .panel import EventPanel
+from .panel import EventPanel, set_text
 from .timing import format_duration
 
 STATE_STYLES = {
@@ -26,12 +28,15 @@ STATE_STYLES = {
 FINAL_STATES = ("finished", "failed")
 
 
-class RunHeader(EventPanel, Static):
-    """Run name, model, data, device, state (running, paused, ...) and elapsed time."""
+class RunHeader(EventPanel, Widget):
+    """Run name, model, data, device, state (running, paused, ...) and elapsed time.
+
+    Two one-line widgets: the clock ticking once a second repaints only the state line.
+    """
 
     DEFAULT_CSS = """
-    RunHeader { height: 2; padding: 0 1; background: $panel; text-wrap: nowrap;
-                text-overflow: ellipsis; }
+    RunHeader { height: 2; padding: 0 1; background: $panel; }
+    RunHeader Static { width: 1fr; height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     def __init__(self, clock: Callable[[], float], **kwargs: object) -> None:
@@ -41,6 +46,10 @@ class RunHeader(EventPanel, Static):
         self._started: ev.RunStarted | None = None
         self._elapsed_final: float | None = None
         self._shown_elapsed = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="state-line")
+        yield Static(id="run-line")
 
     def note_request(self, state: str) -> None:
         """Show a state the user just asked for (pausing, resuming, stopping)."""
@@ -62,7 +71,8 @@ class RunHeader(EventPanel, Static):
     def redraw(self) -> None:
         """Show the two header lines."""
         self._shown_elapsed = format_duration(self.elapsed())
-        self.update(Content.assemble(self._state_line(), "\n", self._run_line()))
+        set_text(self.query_one("#state-line", Static), self._state_line())
+        set_text(self.query_one("#run-line", Static), self._run_line())
 
     @singledispatchmethod
     def take(self, event: ev.Event) -> None:

@@ -11,7 +11,7 @@ from textual.widget import Widget
 from textual.widgets import Label, Sparkline
 from trainui.core import events as ev
 
-from .panel import EventPanel
+from .panel import EventPanel, set_text
 from .series import BoundedSeries, downsample
 
 
@@ -43,7 +43,7 @@ class LearningRatePanel(EventPanel, Widget):
         """Show the current value and the downsampled history."""
         if self.current is None:
             return
-        self.query_one("#lr-value", Label).update(f"LR [b]{self.current:.2e}[/]")
+        set_text(self.query_one("#lr-value", Label), f"LR [b]{self.current:.2e}[/]")
         spark = self.query_one("#lr-spark", Sparkline)
         _, values = downsample(*self.history.points(), max(2, spark.size.width))
         # A constant rate would draw as a full bar, which reads like progress.

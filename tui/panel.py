@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from textual.content import Content
+from textual.widgets import Static
 from trainui.core.events import Event
 
 
@@ -14,6 +16,8 @@ class EventPanel:
     """
 
     _stale = False
+    chart = False
+    """Charts are costly to draw and to send: the app flushes them less often than text."""
 
     def take(self, event: Event) -> None:
         """Fold an event into the panel's state (default: ignore it)."""
@@ -26,11 +30,31 @@ class EventPanel:
         """Whether the next tick should redraw (panels showing a clock extend this)."""
         return self._stale
 
-    def flush(self) -> None:
-        """Redraw if something changed since the last flush."""
+    def flush(self) -> bool:
+        """Redraw if something changed since the last flush; True if it redrew."""
         if self.needs_redraw():
             self._stale = False
             self.redraw()
+            return True
+        return False
 
     def redraw(self) -> None:
         """Show the current state on screen."""
+
+
+def set_text(widget: Static, content: str | Content) -> None:
+    """Show `content` in a Static (or Label), repainting it only if it changed.
+
+    Static.update re-lays out the whole screen by default, which also repaints widgets whose
+    geometry did not change (the event log's scrollbar, for one). A layout is only needed
+    when the text's width changes and the widget sizes itself to its content.
+    """
+    text = content if isinstance(content, Content) else Content.from_markup(content)
+    previous = getattr(widget, "_trainui_text", None)
+    if previous is not None and previous == text:
+        return
+    width_changed = previous is None or previous.cell_length != text.cell_length
+    widget._trainui_text = text  # type: ignore[attr-defined]
+    width = widget.styles.width
+    sized_by_content = width is None or width.is_auto
+    widget.update(text, layout=width_changed and sized_by_content)

@@ -8,11 +8,41 @@ from functools import singledispatchmethod
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widget import Widget
+from textual.reactive import var
 from textual.widgets import Label, ProgressBar
 from trainui.core import events as ev
 
-from .panel import EventPanel
+from .panel import EventPanel, set_text
 from .timing import format_duration, seconds_per_step
+
+
+class QuietProgressBar(ProgressBar):
+    """A ProgressBar that repaints only when what it shows changes.
+
+    The stock bar estimates its own ETA (which this panel does not show) on every update
+    and once a second, and repaints itself whenever `progress` changes by any amount.
+    """
+
+    _display_eta: var[int | None] = var[int | None](None)
+    """Not shown (show_eta=False): a var, so computing it repaints nothing."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._shown: tuple[float, int, int] | None = None
+
+    def update(self, **kwargs: object) -> None:  # type: ignore[override]
+        """Ignore the stock once-a-second refresh (called without arguments)."""
+        if kwargs:
+            super().update(**kwargs)  # type: ignore[arg-type]
+
+    def show(self, progress: float, total: float) -> None:
+        """Set progress and total, if that moves the bar by half a cell or the percentage."""
+        fraction = min(1.0, max(0.0, progress / total)) if total > 0 else 1.0
+        cells = max(1, self.size.width) * 2
+        shown = (total, int(fraction * cells), int(fraction * 100))
+        if shown != self._shown:
+            self._shown = shown
+            super().update(total=total, progress=progress)
 
 
 class ProgressPanel(EventPanel, Widget):
@@ -42,11 +72,11 @@ class ProgressPanel(EventPanel, Widget):
     def compose(self) -> ComposeResult:
         with Horizontal():
             yield Label("Epoch  -/-", id="epoch-label", classes="name")
-            yield ProgressBar(total=1, show_eta=False, id="epoch-bar")
+            yield QuietProgressBar(total=1, show_eta=False, id="epoch-bar")
             yield Label("", id="rate", classes="rate")
         with Horizontal():
             yield Label("Step   -/-", id="step-label", classes="name")
-            yield ProgressBar(total=1, show_eta=False, id="step-bar")
+            yield QuietProgressBar(total=1, show_eta=False, id="step-bar")
             yield Label("", id="eta", classes="rate")
 
     def remaining_seconds(self) -> float | None:
@@ -72,19 +102,19 @@ class ProgressPanel(EventPanel, Widget):
         """Update bars and labels from the latest progress."""
         last = self._last
         self._shown_eta = self._eta_text()
-        self.query_one("#eta", Label).update(self._shown_eta)
+        set_text(self.query_one("#eta", Label), self._shown_eta)
         if last is None:
             return
         width = len(str(last.epochs))
-        self.query_one("#epoch-label", Label).update(f"Epoch {last.epoch:>{width}}/{last.epochs}")
-        self.query_one("#epoch-bar", ProgressBar).update(
-            total=last.epochs, progress=last.epoch - 1 + last.step / max(1, last.steps_per_epoch)
+        set_text(self.query_one("#epoch-label", Label), f"Epoch {last.epoch:>{width}}/{last.epochs}")
+        self.query_one("#epoch-bar", QuietProgressBar).show(
+            last.epoch - 1 + last.step / max(1, last.steps_per_epoch), last.epochs
         )
-        self.query_one("#step-label", Label).update(f"Step {last.step}/{last.steps_per_epoch}")
-        self.query_one("#step-bar", ProgressBar).update(
-            total=last.steps_per_epoch, progress=last.step
-        )
-        self.query_one("#rate", Label).update(f"{last.samples_per_second:,.0f} samples/s")
+        steps = last.steps_per_epoch
+        set_text(self.query_one("#step-label", Label),
+                 f"Step {last.step:>{len(str(steps))}}/{steps}")  # fixed width: no re-layout
+        self.query_one("#step-bar", QuietProgressBar).show(last.step, last.steps_per_epoch)
+        set_text(self.query_one("#rate", Label), f"{last.samples_per_second:,.0f} samples/s")
 
     def _eta_text(self) -> str:
         if self._over:

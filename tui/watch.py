@@ -51,5 +51,5 @@ def watch_run(run_dir: Path, *, theme: str, refresh_rate: float) -> int:
 
 def watch_headless(run_dir: Path) -> int:
     """Print the run's events as log lines until it ends (stdout is not a terminal)."""
-    follow(run_dir, ConsoleSink(heartbeat=float("inf")))
+    follow(run_dir, ConsoleSink(heartbeat=float("inf"), failures=True))
     return 0

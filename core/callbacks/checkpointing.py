@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..checkpoint import load_checkpoint
 from ..events import CheckpointSaved
-from ..files import FileWriter
+from ..files import FileWriter, torch_bytes
 from ..monitor import MetricMonitor
 from .base import Callback
 
@@ -48,14 +48,22 @@ class Checkpointing(Callback):
         self.best_path: Path | None = None
 
     def on_epoch_end(self, loop: Loop, metrics: dict[str, float]) -> None:
-        """Save best, last and periodic checkpoints for this epoch."""
+        """Save best, periodic and last checkpoints for this epoch (serialised once)."""
         value = self.tracker.read(metrics)
+        files = []
         if self.tracker.update(value, loop.epoch):
-            self.best_path = self._save(loop, "best.pt", "best", value)
+            files.append(("best.pt", "best"))
         if self.every_n_epochs and loop.epoch % self.every_n_epochs == 0:
-            self._save(loop, f"epoch-{loop.epoch:03d}.pt", "periodic", value)
+            files.append((f"epoch-{loop.epoch:03d}.pt", "periodic"))
         if self.save_last:
-            self._save(loop, "last.pt", "last", value)
+            files.append(("last.pt", "last"))  # last: a kill before it leaves the old one
+        if not files:
+            return
+        data = torch_bytes(loop.checkpoint_payload("epoch_end"))
+        for name, reason in files:
+            path = self._write(loop, name, data, reason, value)
+            if reason == "best":
+                self.best_path = path
 
     def on_save_requested(self, loop: Loop) -> None:
         """Save a checkpoint of the current state, mid-epoch if need be."""
@@ -73,7 +81,11 @@ class Checkpointing(Callback):
             loop.evaluated_weights = f"best (epoch {self.tracker.best_epoch})"
 
     def _save(self, loop: Loop, name: str, reason: str, value: float | None) -> Path:
-        path = self.writer.save_torch(name, loop.checkpoint_payload(reason))
+        return self._write(loop, name, torch_bytes(loop.checkpoint_payload(reason)), reason, value)
+
+    def _write(self, loop: Loop, name: str, data: bytes, reason: str,
+               value: float | None) -> Path:
+        path = self.writer.write_bytes(name, data)
         loop.emit(CheckpointSaved(
             path=str(path), reason=reason, epoch=loop.epoch, global_step=loop.global_step,
             monitor=self.tracker.monitor, value=value,
