@@ -54,6 +54,8 @@ class RunConfig:
         _positive("learning rate", self.lr)
         _non_negative("weight decay", self.weight_decay)
         _non_negative("patience", self.patience)
+        if not 0 <= self.seed < 2**63:
+            raise TrainuiError(f"seed must be between 0 and 2**63-1, got {self.seed}")
         _non_negative("min delta", self.min_delta)
         _non_negative("number of workers", self.num_workers)
         _non_negative("checkpoint every", self.checkpoint_every)

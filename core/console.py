@@ -39,7 +39,7 @@ class ConsoleSink:
     def __init__(
         self, stream: TextIO | None = None, heartbeat: float = 30.0, failures: bool = False
     ) -> None:
-        self.stream = stream or sys.stdout
+        self.stream: TextIO | None = stream or sys.stdout
         self.heartbeat = heartbeat
         self.failures = failures
         """Print Failed events too (when no one else reports the error)."""
@@ -48,10 +48,14 @@ class ConsoleSink:
 
     def __call__(self, event: Event) -> None:
         line = self.format(event)
-        if line is not None:
+        if line is None or self.stream is None:
+            return
+        try:
             self.stream.write(line + "\n")
             self.stream.flush()
-            self._last_line = time.monotonic()
+        except OSError:
+            self.stream = None  # a closed pipe or a gone terminal must not stop training
+        self._last_line = time.monotonic()
 
     def format(self, event: Event) -> str | None:  # noqa: C901 - one branch per event type
         """Return the line for `event`, or None when it prints nothing."""

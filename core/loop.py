@@ -105,6 +105,9 @@ class Loop:
             "metrics": dict(self.last_metrics),
             "callbacks": {cb.state_key: cb.state_dict() for cb in self.callbacks},
             "history": self.history.state_dict(),
+            "stop_cause": self.stop_cause if self.stop_cause == "early_stopping" else None,
+            "stop_reason": self.stop_reason if self.stop_cause == "early_stopping" else "",
+            "elapsed": self.metadata.get("elapsed_before", 0.0) + _elapsed(self),
             "rng_state": seeding.rng_state(),
             "data_generator_state": (
                 self.data_generator.get_state() if self.data_generator is not None else None
@@ -180,6 +183,9 @@ def restore_state(loop: Loop, payload: dict[str, Any]) -> None:
     loop.history.load_state_dict(payload["history"])
     loop.epoch, loop.global_step = int(payload["epoch"]), int(payload["global_step"])
     loop.last_metrics = dict(payload.get("metrics") or {})
+    loop.metadata["elapsed_before"] = float(payload.get("elapsed") or 0.0)
+    if payload.get("stop_cause"):  # early stopping had ended it: resuming only evaluates
+        loop.stop(payload["stop_cause"], payload["stop_reason"])
     seeding.set_rng_state(payload["rng_state"])
     generator_state = payload.get("data_generator_state")
     if loop.data_generator is not None and generator_state is not None:
@@ -234,8 +240,7 @@ def train_one_epoch(loop: Loop, loader: Iterable[Any]) -> RunningMetrics:
     """Run the optimizer over one pass of `loader`; return the epoch's running metrics."""
     model, optimizer, precision, device = loop.model, loop.optimizer, loop.precision, loop.device
     scaler = precision.scaler
-    step_hooks = [c for c in loop.callbacks
-                  if type(c).on_train_step_end is not Callback.on_train_step_end]
+    step_hooks = [c for c in loop.callbacks if c.runs_every_step]
     running = RunningMetrics()
     throttle = Throttle(loop.progress_interval)
     started = time.perf_counter()

@@ -7,6 +7,7 @@ import os
 import time
 import traceback
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,13 @@ from .history import History
 from .loop import fit
 from .models import build_model, parameter_count
 from .optim import build_optimizer, build_scheduler
-from .rundir import RunFilesSink, create_run_dir, new_run_name, refuse_existing_run
+from .rundir import (
+    RunFilesSink,
+    RunLock,
+    create_run_dir,
+    new_run_name,
+    refuse_existing_run,
+)
 
 VERSION = "0.1.0"
 
@@ -142,22 +149,27 @@ def _build(config: RunConfig, payload: dict[str, Any] | None, source: str) -> _P
 def _train(config: RunConfig, bus: EventBus, control: Control, outcome: _Outcome,
            resume_dir: Path | None) -> History:
     started = time.time()
-    payload = None
-    if resume_dir is not None:
-        outcome.run_dir = resume_dir
-        config, payload = _resume_point(resume_dir)
-    else:
-        config.validate()
-        if config.run_dir:
-            refuse_existing_run(Path(config.run_dir))
-    parts = _build(config, payload, str(resume_dir))
-    run_dir = outcome.run_dir = resume_dir or _new_run_dir(config)
-    _subscribe_run_files(bus, run_dir, payload)
-    steps_per_epoch = len(parts.loaders[0])
-    channel = _open_channel(run_dir, control)  # before RunStarted: watchers see it live
-    bus.emit(_run_started(config, run_dir, parts, steps_per_epoch,
-                          payload["epoch"] if payload else 0))
-    try:
+    with ExitStack() as cleanup:
+        payload = None
+        if resume_dir is not None:
+            outcome.run_dir = resume_dir
+            cleanup.enter_context(RunLock(resume_dir))
+            config, payload = _resume_point(resume_dir)
+        else:
+            config.validate()
+            if config.run_dir:
+                refuse_existing_run(Path(config.run_dir))
+        parts = _build(config, payload, str(resume_dir))
+        if resume_dir is None:
+            outcome.run_dir = _new_run_dir(config)
+            cleanup.enter_context(RunLock(outcome.run_dir))
+        run_dir = outcome.run_dir
+        _subscribe_run_files(bus, run_dir, payload, cleanup)
+        channel = _open_channel(run_dir, control)  # before RunStarted: watchers see it live
+        if channel is not None:
+            cleanup.callback(channel.close)
+        bus.emit(_run_started(config, run_dir, parts, len(parts.loaders[0]),
+                              payload["epoch"] if payload else 0))
         return fit(
             parts.model, parts.loaders[0], parts.loaders[1], nn.CrossEntropyLoss(),
             parts.optimizer, epochs=config.epochs, device=parts.device,
@@ -167,9 +179,6 @@ def _train(config: RunConfig, bus: EventBus, control: Control, outcome: _Outcome
             class_names=parts.data.class_names, metadata=_metadata(config, parts.data, started),
             resume_from=payload,
         )
-    finally:
-        if channel is not None:
-            channel.close()
 
 
 def _open_channel(run_dir: Path, control: Control) -> ControlChannel | None:
@@ -179,14 +188,17 @@ def _open_channel(run_dir: Path, control: Control) -> ControlChannel | None:
         return None  # a file system without FIFOs: the run works, uncontrollable from outside
 
 
-def _subscribe_run_files(bus: EventBus, run_dir: Path, payload: dict[str, Any] | None) -> None:
+def _subscribe_run_files(bus: EventBus, run_dir: Path, payload: dict[str, Any] | None,
+                         cleanup: ExitStack) -> None:
     files = RunFilesSink(FileWriter(run_dir))
     if payload is not None:
         history = History()
         history.load_state_dict(payload["history"])
         files.load_history(history.rows())  # drops any epoch logged after the checkpoint
     bus.subscribe(files)
-    bus.subscribe(EventLogSink(run_dir / EVENT_LOG))
+    event_log = EventLogSink(run_dir / EVENT_LOG)
+    cleanup.callback(event_log.close)
+    bus.subscribe(event_log)
 
 
 def _callbacks(config: RunConfig, scheduler: Any, run_dir: Path) -> list[Any]:
@@ -209,7 +221,9 @@ def make_loaders(
         "batch_size": config.batch_size,
         "num_workers": config.num_workers,
         "pin_memory": device.type == "cuda",
-        "persistent_workers": config.num_workers > 0,
+        # Not persistent: each epoch's iterator then draws its worker seed the same way,
+        # so a resumed run sees the same data order as an uninterrupted one.
+        "persistent_workers": False,
     }
     if config.num_workers > 0:
         common["worker_init_fn"] = _seed_worker

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 from pathlib import Path
@@ -87,3 +88,43 @@ class RunFilesSink:
             "samples_per_second": event.samples_per_second,
         })
         self.writer.write_text("history.csv", rows_to_csv(self.rows))
+
+
+LOCK_FILE = ".lock"
+
+
+class RunLock:
+    """An exclusive lock on a run directory for as long as one process trains it.
+
+    The kernel drops it when the process dies, even by kill -9, so a lock that cannot be
+    taken means a live trainer.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self._fd = os.open(run_dir / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            raise TrainuiError(f"run {run_dir} is being trained by another process") from None
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self._fd)  # closing the descriptor releases the lock
+
+
+def is_locked(run_dir: Path) -> bool:
+    """True while some process holds the run's lock (it is training the run)."""
+    try:
+        fd = os.open(run_dir / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False

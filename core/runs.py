@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .control_channel import CHANNEL
 from .errors import TrainuiError
 from .event_log import EVENT_LOG, read_events
 from .events import (
@@ -20,6 +18,7 @@ from .events import (
     Resumed,
     RunStarted,
 )
+from .rundir import is_locked
 
 
 @dataclass
@@ -72,8 +71,15 @@ def summarise(run_dir: Path) -> RunSummary:
     )
 
 
+def current_session(events: list[Event]) -> list[Event]:
+    """The events since the last RunStarted: a resumed run's earlier ending is history."""
+    starts = [i for i, event in enumerate(events) if isinstance(event, RunStarted)]
+    return events[starts[-1]:] if starts else events
+
+
 def run_state(run_dir: Path, events: list[Event]) -> str:
     """What the run is doing now, from its last events and whether its trainer is alive."""
+    events = current_session(events)
     for event in reversed(events):
         if isinstance(event, Failed):
             return "failed"
@@ -86,16 +92,8 @@ def run_state(run_dir: Path, events: list[Event]) -> str:
 
 
 def trainer_alive(run_dir: Path) -> bool:
-    """True when a process reads the run's control channel (so it is still training)."""
-    path = run_dir / CHANNEL
-    try:
-        if not stat.S_ISFIFO(path.lstat().st_mode):
-            return False
-        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
-    except OSError:
-        return False
-    os.close(fd)
-    return True
+    """True while a process holds the run's lock (it is training or starting to)."""
+    return is_locked(run_dir)
 
 
 def _best(events: list[Event]) -> str:

@@ -73,6 +73,9 @@ def test_another_process_pauses_saves_and_stops_a_run(tmp_path: Path) -> None:
     wait_for(lambda: saw(run_dir, Resumed), "the Resumed acknowledgement")
     wait_for(lambda: any(isinstance(e, Progress) and e.global_step > paused_at.global_step
                          for e in events(run_dir)), "steps after resuming")
+    second = subprocess.run(cli("train", "--headless", "--resume", run_dir),
+                            capture_output=True, text=True, timeout=TIMEOUT)
+    assert second.returncode == 2 and "being trained by another process" in second.stderr
     send_request(run_dir, "save")
     wait_for(lambda: any(isinstance(e, CheckpointSaved) and e.reason == "requested"
                          for e in events(run_dir)), "the requested checkpoint")
@@ -174,3 +177,30 @@ def test_run_directory_is_closed_to_other_users(tmp_path: Path) -> None:
     peek = subprocess.run(["/bin/cat", str(run_dir / "events.jsonl")], user=65534,
                           capture_output=True, text=True, timeout=30)
     assert peek.returncode != 0 and "Permission denied" in peek.stderr
+
+
+def test_a_closed_stdout_does_not_stop_training(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(cli("--headless", "--epochs", "2", "--run-dir", run_dir),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL)
+    assert process.stdout is not None
+    process.stdout.readline()
+    process.stdout.close()  # like `trainui ... | head -1`
+    process.wait(timeout=TIMEOUT)
+    assert process.returncode == 0
+    assert (run_dir / "metrics.json").exists()
+
+
+def test_state_of_a_resumed_run_ignores_its_earlier_ending(tmp_path: Path) -> None:
+    from trainui.core.events import Finished as Done
+    from trainui.core.runs import run_state
+
+    started = RunStarted(run_name="r", run_dir=str(tmp_path), config={}, device="cpu",
+                         model_name="cnn", parameter_count=1, dataset_name="digits",
+                         train_size=1, val_size=1, test_size=1, class_names=["0"], epochs=2,
+                         steps_per_epoch=1)
+    done = Done(cause="user", reason="stopped", epochs_completed=1, global_step=1,
+                elapsed=1.0, metrics=None, confusion_matrix=None, class_names=["0"])
+    assert run_state(tmp_path, [started, done]) == "stopped"
+    assert run_state(tmp_path, [started, done, started]) == "interrupted"  # nobody trains it

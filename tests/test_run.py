@@ -77,3 +77,17 @@ def test_bad_config_values_are_refused() -> None:
                 RunConfig(amp="fp8"), RunConfig(scheduler="warmup")):
         with pytest.raises(TrainuiError):
             bad.validate()
+
+
+def test_resuming_an_early_stopped_run_does_not_train_on(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    config = RunConfig(model="mlp", epochs=40, patience=0, scheduler="none",
+                       run_dir=str(run_dir))
+    first = run_training(config)
+    assert first.cause == "early_stopping"
+    epochs = len(first.history)
+    assert epochs < 40
+    recorder = Recorder()
+    again = run_training(RunConfig(), [recorder], resume=run_dir)
+    assert again.cause == "early_stopping" and len(again.history) == epochs
+    assert again.metrics is not None and again.metrics["accuracy"] == first.metrics["accuracy"]

@@ -40,6 +40,14 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def seed_int(text: str) -> int:
+    """argparse type: a seed torch accepts (0 <= seed < 2**63)."""
+    value = _number(text, int, "an integer")
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2**63-1, got {text}")
+    return value
+
+
 def positive_float(text: str) -> float:
     """argparse type: a finite number > 0."""
     value = _number(text, float, "a number")
@@ -144,7 +152,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
         help="clip the gradient norm to NORM",
     )
     run = p.add_argument_group("run")
-    run.add_argument("--seed", type=int, default=42)
+    run.add_argument("--seed", type=seed_int, default=42)
     run.add_argument(
         "--deterministic",
         action="store_true",

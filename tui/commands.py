@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -91,7 +92,11 @@ def train_tui(config: Any, control: Any, args: argparse.Namespace) -> int:
         done.wait()  # training goes on to the end, writing to its run directory
         return EXIT_FAILED if failure else EXIT_OK
     if code == EXIT_INTERRUPTED and not done.is_set():
-        return code  # second Ctrl+C: leave at once; checkpoints on disk are whole
+        # Second Ctrl+C: leave at once. Files on disk are whole (atomic writes); exiting
+        # normally while the training thread is inside torch could abort the process.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     if failure:
         print(f"trainui: error: {' '.join(failure[0].split())}", file=sys.stderr)
         return EXIT_FAILED

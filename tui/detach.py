@@ -11,8 +11,10 @@ from typing import Any
 
 from trainui.core.config import RunConfig
 from trainui.core.errors import TrainuiError
-from trainui.core.event_log import EVENT_LOG
-from trainui.core.rundir import new_run_name, refuse_existing_run, unique_path
+from trainui.core.event_log import EVENT_LOG, EventLogReader
+from trainui.core.events import RunStarted
+from trainui.core.rundir import is_locked, new_run_name, refuse_existing_run, unique_path
+from trainui.core.runs import is_run_dir
 
 STARTUP_TIMEOUT_S = 300.0
 OUTPUT_LOG = "output.log"
@@ -43,15 +45,21 @@ def start_detached(config: RunConfig, args: Any, argv: list[str]) -> int:
     """Start the background trainer, wait until it is running, say where to watch it."""
     if args.resume:
         run_dir = Path(args.resume)
+        if not is_run_dir(run_dir):
+            raise TrainuiError(f"cannot resume {run_dir}: not a trainui run (no config.json)")
+        if is_locked(run_dir):
+            raise TrainuiError(f"run {run_dir} is being trained by another process")
         child = ["--resume", str(run_dir)]
     else:
         run_dir = Path(config.run_dir) if config.run_dir else unique_path(
             Path(config.runs_root) / new_run_name(config.dataset, config.model))
         refuse_existing_run(run_dir)
         child = [*config_to_argv(config), "--run-dir", str(run_dir)]
-    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    reader = EventLogReader(run_dir / EVENT_LOG)
+    reader.read_new()  # a resumed run's old events do not count as a start
     process = _spawn(run_dir, child)
-    _wait_until_running(process, run_dir)
+    _wait_until_running(process, run_dir, reader)
     print(f"training in the background (pid {process.pid}): {run_dir}")
     print(f"  watch it:  trainui watch {run_dir}")
     print(f"  its log:   {run_dir / OUTPUT_LOG}")
@@ -70,16 +78,21 @@ def _spawn(run_dir: Path, child_args: list[str]) -> subprocess.Popen[bytes]:
         os.close(log)
 
 
-def _wait_until_running(process: subprocess.Popen[bytes], run_dir: Path) -> None:
+def _wait_until_running(
+    process: subprocess.Popen[bytes], run_dir: Path, reader: EventLogReader
+) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    events = run_dir / EVENT_LOG
     while time.monotonic() < deadline:
+        if any(isinstance(event, RunStarted) for event in reader.read_new()):
+            return
         if process.poll() is not None:
             raise TrainuiError(_last_line(run_dir / OUTPUT_LOG) or
                                f"the background trainer exited with {process.returncode}")
-        if events.exists() and events.stat().st_size > 0:
-            return
         time.sleep(0.1)
+    raise TrainuiError(
+        f"the background trainer (pid {process.pid}) has not started training after "
+        f"{STARTUP_TIMEOUT_S:.0f}s; see {run_dir / OUTPUT_LOG}"
+    )
 
 
 def _last_line(path: Path) -> str:

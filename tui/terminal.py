@@ -25,10 +25,14 @@ def terminal_alive(fd: int) -> bool:
 
 
 def watch_terminal(
-    app: App[None], on_lost: Callable[[], None], on_terminate: Callable[[], None]
+    app: App[None],
+    on_lost: Callable[[], None],
+    on_terminate: Callable[[], None],
+    on_interrupt: Callable[[], None] | None = None,
 ) -> None:
     """Call `on_lost` on SIGHUP, or when stdin's terminal stops answering; `on_terminate`
-    on SIGTERM.
+    on SIGTERM; `on_interrupt` on a SIGINT sent from outside (the keyboard's Ctrl+C arrives
+    as a key in raw mode).
 
     A hung-up terminal reads as end-of-file, which the input thread would otherwise poll
     in a tight loop: the periodic check ends that within a second.
@@ -37,6 +41,8 @@ def watch_terminal(
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, on_lost)
         loop.add_signal_handler(signal.SIGTERM, on_terminate)
+        if on_interrupt is not None:
+            loop.add_signal_handler(signal.SIGINT, on_interrupt)
     if not sys.__stdin__ or not sys.__stdin__.isatty():
         return  # headless tests drive the app without a terminal
     fd = sys.__stdin__.fileno()

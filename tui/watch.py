@@ -9,7 +9,7 @@ from pathlib import Path
 from trainui.core.console import ConsoleSink
 from trainui.core.control_channel import RemoteControl
 from trainui.core.event_log import EVENT_LOG, EventLogReader
-from trainui.core.events import Event, Failed, Finished, Sink
+from trainui.core.events import Event, Failed, Finished, RunStarted, Sink
 from trainui.core.runs import trainer_alive
 
 POLL_SECONDS = 0.25
@@ -23,20 +23,32 @@ def follow(run_dir: Path, sink: Sink, observe: Callable[[Event], None] = lambda 
     how to continue it.
     """
     reader = EventLogReader(run_dir / EVENT_LOG)
+    ended = False
     while True:
         events = reader.read_new()
         if not events and not trainer_alive(run_dir):
             events = reader.read_new()  # whatever it wrote just before it went away
-            if not any(isinstance(e, Finished | Failed) for e in events):
+            if not ended and not _ends(events, ended):
                 events.append(Failed(message=(
                     f"run interrupted: no process is training it (continue with "
                     f"`trainui train --resume {run_dir}`)")))
         for event in events:
             observe(event)
             sink(event)
-        if any(isinstance(e, Finished | Failed) for e in events):
+        ended = _ends(events, ended)
+        if ended:
             return
         time.sleep(poll)
+
+
+def _ends(events: list[Event], ended: bool) -> bool:
+    """Whether the latest session has ended after these events (a resume starts anew)."""
+    for event in events:
+        if isinstance(event, RunStarted):
+            ended = False
+        elif isinstance(event, Finished | Failed):
+            ended = True
+    return ended
 
 
 def watch_run(run_dir: Path, *, theme: str, refresh_rate: float) -> int:

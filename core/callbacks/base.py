@@ -19,6 +19,11 @@ class Callback:
     """Lower runs first at each hook; checkpointing runs last so it saves everyone's state."""
 
     @property
+    def runs_every_step(self) -> bool:
+        """Whether `on_train_step_end` does anything (the loop skips it otherwise)."""
+        return type(self).on_train_step_end is not Callback.on_train_step_end
+
+    @property
     def state_key(self) -> str:
         """Name of this callback's state inside a checkpoint."""
         return type(self).__name__

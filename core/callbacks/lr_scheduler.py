@@ -40,6 +40,11 @@ class LRScheduling(Callback):
         self.reported_lr: float | None = None
         self.name = type(scheduler).__name__
 
+    @property
+    def runs_every_step(self) -> bool:
+        """Only per-step schedules need the per-step hook."""
+        return self.interval == "step"
+
     def on_fit_start(self, loop: Loop) -> None:
         """Remember the starting learning rate."""
         self.reported_lr = loop.lr
