@@ -13,6 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.theme import Theme
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer
+
 from trainui.core.control import STOP_AFTER_EPOCH, STOP_NOW, Control
 from trainui.core.events import Event, Failed, Finished, Sink
 
@@ -36,8 +37,9 @@ Job = Callable[[Sink], object]
 EXIT_FINISHED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143
 RUN_ACTIONS = ("toggle_pause", "save", "finish_epoch")
 CHART_RATE = 1.0
-"""Default chart redraws per second at most: a redraw costs ~15 ms of the interpreter the
-training thread shares, and re-sends the whole chart area (several KB) to the terminal."""
+"""Default redraws per second, at most, of the charts and the event log. A chart redraw costs
+~15 ms of the interpreter the training thread shares and re-sends the whole chart area
+(~10 KB for both charts at 120x40); a new log line scrolls, so re-sends, the whole log."""
 
 
 def run_job(job: Job, sink: Sink) -> str | None:
@@ -84,12 +86,14 @@ class TrainApp(App[None]):
         super().__init__()
         self._job, self._control, self._clock = job, control, clock
         self._refresh_rate = refresh_rate
-        self._chart_interval = 1 / min(chart_rate, refresh_rate)
-        self._charts_drawn_at = -math.inf
+        self._slow_interval = 1 / min(chart_rate, refresh_rate)
+        self._slow_drawn_at = -math.inf
         self._panels: list[EventPanel] = []
         self._text_panels: list[EventPanel] = []
-        self._charts: list[EventPanel] = []
+        self._slow_panels: list[EventPanel] = []
+        """Charts and the event log: flushed at most chart_rate times a second."""
         self._loss_chart: LossChart | None = None
+        self._lr_panel: LearningRatePanel | None = None
         self._body: Widget | None = None
         self.outcome: int | None = None
         """EXIT_FINISHED or EXIT_FAILED once the run is over."""
@@ -131,13 +135,14 @@ class TrainApp(App[None]):
     def on_ready(self) -> None:
         """Once every panel is mounted: start the redraw timer and the training thread."""
         self._panels = [widget for widget in self.query("*") if isinstance(widget, EventPanel)]
-        self._text_panels = [panel for panel in self._panels if not panel.chart]
-        self._charts = [panel for panel in self._panels if panel.chart]
+        self._text_panels = [panel for panel in self._panels if not panel.slow]
+        self._slow_panels = [panel for panel in self._panels if panel.slow]
         self._loss_chart = self.query_one(LossChart)
+        self._lr_panel = self.query_one(LearningRatePanel)
         self._body = self.query_one("#body")
         self.set_interval(1 / self._refresh_rate, self._tick)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
-        watch_terminal(self, self._lose_terminal, self._terminate)
+        watch_terminal(self, self._lose_terminal, self._terminate, self.action_interrupt)
         # A daemon thread, not a Textual worker: a second Ctrl+C must not wait for it.
         threading.Thread(target=self._run_job, name="trainui-job", daemon=True).start()
 
@@ -161,24 +166,29 @@ class TrainApp(App[None]):
         self.post_message(event_message(event))
 
     def flush_panels(self) -> None:
-        """Redraw every panel whose state changed, charts included, now."""
+        """Redraw every panel whose state changed, charts and log included, now."""
+        if self.exiting:
+            return  # widgets are being removed: nothing to draw into
         with self.batch_update():
             for panel in self._text_panels:
                 panel.flush()
-            self._flush_charts()
+            self._flush_slow()
 
     def _tick(self) -> None:
-        """The throttled tick: text panels that changed; charts at most every chart interval."""
+        """The throttled tick: text panels that changed; charts and log at most every
+        1/chart_rate seconds (and only those with new data)."""
+        if self.exiting:
+            return
         with self.batch_update():
             for panel in self._text_panels:
                 panel.flush()
-            if time.monotonic() - self._charts_drawn_at >= self._chart_interval:
-                self._flush_charts()
+            if time.monotonic() - self._slow_drawn_at >= self._slow_interval:
+                self._flush_slow()
 
-    def _flush_charts(self) -> None:
-        # A list, not a generator: every chart with new data redraws in the same frame.
-        if any([chart.flush() for chart in self._charts]):
-            self._charts_drawn_at = time.monotonic()
+    def _flush_slow(self) -> None:
+        # A list, not a generator: every slow panel with new data redraws in the same frame.
+        if any([panel.flush() for panel in self._slow_panels]):
+            self._slow_drawn_at = time.monotonic()
 
     @property
     def exiting(self) -> bool:
@@ -201,8 +211,9 @@ class TrainApp(App[None]):
         """Route progress, with every step loss since the last one drawn."""
         if self.exiting:
             return
-        if self._loss_chart is not None:
+        if self._loss_chart is not None and self._lr_panel is not None:
             self._loss_chart.add_step_losses(message.step_losses)
+            self._lr_panel.add_points(message.lr_points)
         self._route(message.event)
 
     def on_job_ended(self, message: JobEnded) -> None:
@@ -318,8 +329,14 @@ def run_app(
     Returns the process exit code (0 finished, 1 failed, 130 interrupted by Ctrl+C) and
     whether the terminal went away while the job was still running.
     """
-    app = TrainApp(job, control, theme=theme, refresh_rate=refresh_rate, watching=watching,
-                   chart_rate=chart_rate)
+    app = TrainApp(
+        job,
+        control,
+        theme=theme,
+        refresh_rate=refresh_rate,
+        watching=watching,
+        chart_rate=chart_rate,
+    )
     app.run()
     code = app.return_code if app.return_code is not None else app.exit_code
     return code, app.terminal_lost

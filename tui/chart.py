@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
+from rich.text import Span, Text
 from textual import events
+from textual.app import RenderResult
 from textual_plotext import Plot, PlotextPlot
 
 from .panel import EventPanel
@@ -15,7 +17,7 @@ from .theming import chart_colors
 class EventChart(EventPanel, PlotextPlot):
     """A plotext chart fed with events; redrawn only on the app's throttled tick."""
 
-    chart = True
+    slow = True
 
     DEFAULT_CSS = """
     EventChart { height: 1fr; min-height: 6; border-top: solid $panel; border-title-align: left;
@@ -35,6 +37,17 @@ class EventChart(EventPanel, PlotextPlot):
         self.border_title = self.legend(colors)
         self.refresh()
 
+    def render(self) -> RenderResult:
+        """plotext's frame, with runs of one style merged into one span.
+
+        plotext styles cells piecemeal; every span becomes its own escape sequence on the
+        terminal, so merging neighbours of the same style cuts the bytes of a redraw.
+        """
+        frame = super().render()
+        if isinstance(frame, Text):
+            frame.spans[:] = merge_spans(frame.spans)
+        return frame
+
     def plot(self, plt: Plot, colors: dict[str, str]) -> None:
         """Draw the series (subclasses)."""
 
@@ -45,6 +58,17 @@ class EventChart(EventPanel, PlotextPlot):
     def fit(self, xs: list[float], ys: list[float]) -> tuple[list[float], list[float]]:
         """Downsample a series to one point per character cell of the plot area."""
         return downsample(xs, ys, max(2, self.size.width - 8))
+
+
+def merge_spans(spans: list[Span]) -> list[Span]:
+    """Join spans that touch and share a style (spans must not overlap)."""
+    merged: list[Span] = []
+    for span in sorted(spans, key=lambda span: span.start):
+        if merged and merged[-1].end == span.start and merged[-1].style == span.style:
+            merged[-1] = Span(merged[-1].start, span.end, span.style)
+        else:
+            merged.append(span)
+    return merged
 
 
 def nice_ticks(low: float, high: float, most: int = 6) -> list[int]:

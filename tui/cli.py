@@ -180,9 +180,10 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--refresh-rate",
         type=positive_float,
-        default=4.0,
+        default=2.0,
         metavar="HZ",
-        help="TUI chart redraws per second at most (default 4)",
+        help="TUI screen updates per second at most (default 2); charts and the log at "
+        "most once a second",
     )
 
 
@@ -213,7 +214,8 @@ def _add_watch(p: argparse.ArgumentParser) -> None:
                    help="the run's directory (default: the most recent run under --root)")
     p.add_argument("--root", default="runs", help="folder holding the runs (default runs)")
     p.add_argument("--theme", default="dark", help="dark, light, high-contrast")
-    p.add_argument("--refresh-rate", type=positive_float, default=4.0, metavar="HZ")
+    p.add_argument("--refresh-rate", type=positive_float, default=2.0, metavar="HZ",
+                   help="screen updates per second at most (default 2)")
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:

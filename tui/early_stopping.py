@@ -6,6 +6,7 @@ from functools import singledispatchmethod
 
 from textual.content import Content
 from textual.widgets import Static
+
 from trainui.core import events as ev
 
 from .log_lines import format_metric

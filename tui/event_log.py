@@ -6,6 +6,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.color import Color
 from textual.widgets import RichLog
+
 from trainui.core import events as ev
 
 from .log_lines import LOG_COLORS, describe
@@ -22,6 +23,8 @@ class EventLog(EventPanel, RichLog):
     EventLog { height: 8; border-top: solid $panel; padding: 0 1; overflow-x: hidden;
                scrollbar-size-vertical: 1; }
     """
+
+    slow = True
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(max_lines=MAX_LINES, wrap=True, markup=False, **kwargs)  # type: ignore[arg-type]
@@ -44,6 +47,12 @@ class EventLog(EventPanel, RichLog):
         style = Style(color=Color.parse(color).rich_color)
         self._pending.append(Text.assemble(stamp, Text(line, style=style)))
         self.mark_dirty()
+
+    def on_resize(self, event: object) -> None:
+        """Keep the newest lines in view when the log changes height (the end-of-run layout
+        gives it fewer rows): otherwise the last lines, the outcome, would be hidden."""
+        if self.auto_scroll:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def redraw(self) -> None:
         """Write the queued lines."""

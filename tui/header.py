@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Static
+
 from trainui.core import events as ev
 
 from .panel import EventPanel, set_text

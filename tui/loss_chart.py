@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import singledispatchmethod
 
 from textual_plotext import Plot
+
 from trainui.core import events as ev
 
 from .chart import EventChart, legend_entry, nice_ticks, rgb, tick_label

@@ -9,18 +9,27 @@ from textual import events
 from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import Label, Sparkline
+
 from trainui.core import events as ev
 
 from .panel import EventPanel, set_text
 from .series import BoundedSeries, downsample
 
+LABEL_WIDTH = 12
+"""`LR 1.00e-03` and a space (the label's width in DEFAULT_CSS): fixed, so a new value
+never re-lays out the row."""
+
 
 class LearningRatePanel(EventPanel, Widget):
-    """`LR 1.00e-03` followed by a sparkline of log10(lr) over the run."""
+    """`LR 1.00e-03` followed by a sparkline of log10(lr) over the run.
+
+    The label has a fixed width (`LR 1.00e-03` is always 11 cells): a width that followed
+    the text would re-lay out the row and resize the sparkline after it was downsampled.
+    """
 
     DEFAULT_CSS = """
     LearningRatePanel { layout: horizontal; height: 1; width: 1fr; }
-    LearningRatePanel Label { width: auto; padding: 0 1 0 0; }
+    LearningRatePanel Label { width: 12; padding: 0 1 0 0; }
     LearningRatePanel Sparkline { width: 1fr; height: 1; }
     LearningRatePanel Sparkline > .sparkline--max-color { color: $accent; }
     LearningRatePanel Sparkline > .sparkline--min-color { color: $accent 40%; }
@@ -30,6 +39,7 @@ class LearningRatePanel(EventPanel, Widget):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.history = BoundedSeries(capacity=512)
         self.current: float | None = None
+        self._varies = False
 
     def compose(self) -> ComposeResult:
         yield Label("LR -", id="lr-value")
@@ -45,7 +55,9 @@ class LearningRatePanel(EventPanel, Widget):
             return
         set_text(self.query_one("#lr-value", Label), f"LR [b]{self.current:.2e}[/]")
         spark = self.query_one("#lr-spark", Sparkline)
-        _, values = downsample(*self.history.points(), max(2, spark.size.width))
+        # The width it will have, not spark.size: that is 0 while the sparkline is hidden.
+        width = self.content_size.width - LABEL_WIDTH
+        _, values = downsample(*self.history.points(), max(2, width))
         # A constant rate would draw as a full bar, which reads like progress.
         spark.display = max(values) > min(values)
         spark.data = values
@@ -54,16 +66,20 @@ class LearningRatePanel(EventPanel, Widget):
     def take(self, event: ev.Event) -> None:
         """Follow the learning rate."""
 
-    @take.register
-    def _(self, event: ev.Progress) -> None:
-        self._record(event.global_step, event.lr)
+    def add_points(self, points: list[tuple[int, float]]) -> None:
+        """Record (global_step, lr) of progress events, the coalesced ones included."""
+        for step, lr in points:
+            self._record(step, lr)
 
     @take.register
     def _(self, event: ev.LRChanged) -> None:
         self._record(event.global_step, event.new_lr)
 
     def _record(self, step: int, lr: float) -> None:
-        if lr != self.current:
+        # Once the rate has changed the sparkline is shown, and every new point moves it;
+        # while it is constant the sparkline is hidden and only the value matters.
+        self._varies = self._varies or (self.current is not None and lr != self.current)
+        if lr != self.current or self._varies:
             self.mark_dirty()
         self.current = lr
         if lr > 0:

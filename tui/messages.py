@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from textual.message import Message
+
 from trainui.core.events import Event, Progress
 
 
@@ -21,14 +22,18 @@ class TrainingProgress(Message):
 
     event: Progress
     step_losses: list[list[float]]
+    lr_points: list[tuple[int, float]] = field(default_factory=list)
+    """(global_step, lr) of this progress and of every one it replaced."""
 
     def can_replace(self, message: Message) -> bool:
         """Let the newer progress replace this one once it has taken our step losses."""
         if not isinstance(message, TrainingProgress):
             return False
         # Only the app thread reads queued messages, so extending the newer one is safe;
-        # without this the per-step loss chart would get gaps when the UI falls behind.
+        # without this the per-step loss chart (and the LR history) would get gaps, and
+        # depend on timing, when the UI falls behind.
         message.step_losses[:0] = self.step_losses
+        message.lr_points[:0] = self.lr_points
         return True
 
 
@@ -42,5 +47,5 @@ class JobEnded(Message):
 def event_message(event: Event) -> Message:
     """Wrap a core event in the message the app receives for it."""
     if isinstance(event, Progress):
-        return TrainingProgress(event, list(event.step_losses))
+        return TrainingProgress(event, list(event.step_losses), [(event.global_step, event.lr)])
     return TrainingEvent(event)

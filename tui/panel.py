@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.content import Content
 from textual.widgets import Static
+
 from trainui.core.events import Event
 
 
@@ -16,8 +17,9 @@ class EventPanel:
     """
 
     _stale = False
-    chart = False
-    """Charts are costly to draw and to send: the app flushes them less often than text."""
+    slow = False
+    """Flushed at the app's slower rate: charts (costly to draw and to send) and the event
+    log (each new line scrolls, so re-sends, the whole log)."""
 
     def take(self, event: Event) -> None:
         """Fold an event into the panel's state (default: ignore it)."""

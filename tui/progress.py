@@ -7,9 +7,10 @@ from functools import singledispatchmethod
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widget import Widget
 from textual.reactive import var
+from textual.widget import Widget
 from textual.widgets import Label, ProgressBar
+
 from trainui.core import events as ev
 
 from .panel import EventPanel, set_text
@@ -106,13 +107,16 @@ class ProgressPanel(EventPanel, Widget):
         if last is None:
             return
         width = len(str(last.epochs))
-        set_text(self.query_one("#epoch-label", Label), f"Epoch {last.epoch:>{width}}/{last.epochs}")
+        set_text(
+            self.query_one("#epoch-label", Label), f"Epoch {last.epoch:>{width}}/{last.epochs}"
+        )
         self.query_one("#epoch-bar", QuietProgressBar).show(
             last.epoch - 1 + last.step / max(1, last.steps_per_epoch), last.epochs
         )
         steps = last.steps_per_epoch
-        set_text(self.query_one("#step-label", Label),
-                 f"Step {last.step:>{len(str(steps))}}/{steps}")  # fixed width: no re-layout
+        set_text(
+            self.query_one("#step-label", Label), f"Step {last.step:>{len(str(steps))}}/{steps}"
+        )  # fixed width: no re-layout
         self.query_one("#step-bar", QuietProgressBar).show(last.step, last.steps_per_epoch)
         set_text(self.query_one("#rate", Label), f"{last.samples_per_second:,.0f} samples/s")
 

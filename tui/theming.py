@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 
 from textual.theme import Theme
+
 from trainui.themes import DEFAULT_THEME, available_themes, load_theme
 
 
