@@ -159,7 +159,8 @@ def _train(config: RunConfig, bus: EventBus, control: Control, outcome: _Outcome
             config.validate()
             if config.run_dir:
                 refuse_existing_run(Path(config.run_dir))
-        parts = _build(config, payload, str(resume_dir))
+        source = str(resume_dir / "checkpoints" / "last.pt") if resume_dir else ""
+        parts = _build(config, payload, source)
         if resume_dir is None:
             outcome.run_dir = _new_run_dir(config)
             cleanup.enter_context(RunLock(outcome.run_dir))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -130,8 +129,12 @@ def evaluate(args: argparse.Namespace, argv: list[str]) -> int:
     ))
     print(format_metrics(metrics))
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as handle:
-            json.dump(metrics, handle, indent=2)
+        from pathlib import Path
+
+        from trainui.core.files import FileWriter
+
+        output = Path(args.output)
+        FileWriter(output.parent).write_json(output.name, metrics)
     return EXIT_OK
 
 
