@@ -159,7 +159,8 @@ def fit(
         bus=EventBus(list(sinks)), control=control or Control(),
         precision=Precision(amp, device), scheduler=scheduler,
         callbacks=sorted(all_callbacks, key=lambda c: c.order), clip_grad=clip_grad,
-        progress_interval=progress_interval, metadata=dict(metadata or {}),
+        progress_interval=progress_interval,
+        metadata={"started_at": time.time(), **(metadata or {})},
         data_generator=getattr(train_loader, "generator", None),
     )
     if resume_from is not None:
