@@ -1,9 +1,9 @@
 """events.jsonl: the run's append-only event log, and a reader that tolerates crashes.
 
-One JSON object per line, each with `kind` and the schema version `v`. Progress lines are
-buffered; every other event, and each epoch end, flushes the file so a second process
-(`trainui watch`) sees it at once. A process killed mid-write leaves at most one partial
-last line, which readers skip.
+One JSON object per line, each with `kind` and the schema version `v`. Every event is
+flushed as it is written (the loop throttles progress events to a few a second), so a
+second process (`trainui watch`) sees it at once. A process killed mid-write leaves at most
+one partial last line, which readers skip.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from .events import Event, Progress, event_from_dict
+from .events import Event, event_from_dict
 
 EVENT_LOG = "events.jsonl"
 
@@ -35,8 +35,9 @@ class EventLogSink:
         if self._file is None:
             return
         self._file.write(json.dumps(event.to_dict(), allow_nan=True) + "\n")
-        if not isinstance(event, Progress):
-            self._file.flush()
+        # Flushed every time: progress is already throttled to a few lines a second by
+        # the loop, and a watcher (or the TUI of the same run) shows it live.
+        self._file.flush()
 
     def close(self) -> None:
         """Flush and close the file."""

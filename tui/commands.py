@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
@@ -68,36 +67,33 @@ def train_headless(config: Any, control: Any, args: argparse.Namespace) -> int:
 
 
 def train_tui(config: Any, control: Any, args: argparse.Namespace) -> int:
-    """Train in the Textual app; if the terminal goes away, finish headless."""
-    from trainui.core.run import run_training
+    """Train in a child process and show it live; if the terminal goes away, it finishes.
+
+    The trainer runs in its own process (and session), so drawing the screen never
+    competes with training for the interpreter, and the run survives the terminal.
+    """
+    from trainui.core.control_channel import RemoteControl
     from trainui.tui.app import EXIT_INTERRUPTED, run_app
+    from trainui.tui.detach import OUTPUT_LOG, launch_trainer
+    from trainui.tui.watch import follow
 
-    done = threading.Event()
-    failure: list[str] = []
+    trainer, run_dir = launch_trainer(config, args.resume)
+    remote = RemoteControl(run_dir)
+    shown_to_end = threading.Event()
 
-    def job(sink: Any) -> object:
-        try:
-            return run_training(config, [sink], control, resume=args.resume)
-        except Exception as exc:
-            failure.append(str(exc))
-            raise
-        finally:
-            done.set()
+    def job(sink: Any) -> None:
+        follow(run_dir, sink, remote.observe)
+        shown_to_end.set()
 
-    code, terminal_lost = run_app(job, control, theme=args.theme,
+    code, terminal_lost = run_app(job, remote, theme=args.theme,  # type: ignore[arg-type]
                                   refresh_rate=args.refresh_rate)
-    if terminal_lost and not done.is_set():
-        install_stop_signals(control)
-        done.wait()  # training goes on to the end, writing to its run directory
-        return EXIT_FAILED if failure else EXIT_OK
-    if code == EXIT_INTERRUPTED and not done.is_set():
-        # Second Ctrl+C: leave at once. Files on disk are whole (atomic writes); exiting
-        # normally while the training thread is inside torch could abort the process.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    if failure:
-        print(f"trainui: error: {' '.join(failure[0].split())}", file=sys.stderr)
+    if code == EXIT_INTERRUPTED and not shown_to_end.is_set() and not terminal_lost:
+        trainer.send_signal(signal.SIGINT)  # second Ctrl+C: the trainer stops at once too
+        trainer.send_signal(signal.SIGINT)
+    trained = trainer.wait()  # after a terminal loss: training goes on to the end
+    if trained not in (0, EXIT_INTERRUPTED, 128 + signal.SIGTERM) and not terminal_lost:
+        print(f"trainui: error: training failed (exit {trained}); see {run_dir / OUTPUT_LOG}",
+              file=sys.stderr)
         return EXIT_FAILED
     return code
 

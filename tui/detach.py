@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -43,27 +44,46 @@ def config_to_argv(config: RunConfig) -> list[str]:
 
 def start_detached(config: RunConfig, args: Any, argv: list[str]) -> int:
     """Start the background trainer, wait until it is running, say where to watch it."""
-    if args.resume:
-        run_dir = Path(args.resume)
+    process, run_dir = launch_trainer(config, args.resume)
+    print(f"training in the background (pid {process.pid}): {run_dir}")
+    print(f"  watch it:  trainui watch {run_dir}")
+    print(f"  its log:   {run_dir / OUTPUT_LOG}")
+    return 0
+
+
+def launch_trainer(
+    config: RunConfig, resume: str | None
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start a headless trainer in its own session; return once it has started training.
+
+    Its output goes to RUN_DIR/output.log. If it fails before training, its error line is
+    raised as TrainuiError (and a new run's folder is removed again).
+    """
+    if resume:
+        run_dir = Path(resume)
         if not is_run_dir(run_dir):
             raise TrainuiError(f"cannot resume {run_dir}: not a trainui run (no config.json)")
         if is_locked(run_dir):
             raise TrainuiError(f"run {run_dir} is being trained by another process")
         child = ["--resume", str(run_dir)]
+        created = False
     else:
         run_dir = Path(config.run_dir) if config.run_dir else unique_path(
             Path(config.runs_root) / new_run_name(config.dataset, config.model))
         refuse_existing_run(run_dir)
         child = [*config_to_argv(config), "--run-dir", str(run_dir)]
+        created = not run_dir.exists()
         run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     reader = EventLogReader(run_dir / EVENT_LOG)
     reader.read_new()  # a resumed run's old events do not count as a start
     process = _spawn(run_dir, child)
-    _wait_until_running(process, run_dir, reader)
-    print(f"training in the background (pid {process.pid}): {run_dir}")
-    print(f"  watch it:  trainui watch {run_dir}")
-    print(f"  its log:   {run_dir / OUTPUT_LOG}")
-    return 0
+    try:
+        _wait_until_running(process, run_dir, reader)
+    except TrainuiError:
+        if created and [p.name for p in run_dir.iterdir()] == [OUTPUT_LOG]:
+            shutil.rmtree(run_dir)  # it never became a run
+        raise
+    return process, run_dir
 
 
 def _spawn(run_dir: Path, child_args: list[str]) -> subprocess.Popen[bytes]:
