@@ -159,10 +159,12 @@ def test_ssh_drop_lets_training_finish_headless(tmp_path: Path) -> None:
             drain()
         os.close(master)  # the SSH connection drops: the terminal hangs up
         master = -1
-        wait_for(lambda: os.waitpid(pid, os.WNOHANG)[0] != 0, "training to finish")
+        wait_for(lambda: os.waitpid(pid, os.WNOHANG)[0] != 0, "trainui to exit")
     finally:
         if master >= 0:
             os.close(master)
+    # The trainer (in its own session) finishes the run whoever waits for it.
+    wait_for(lambda: saw(run_dir, Finished), "training to finish")
     finished = [e for e in events(run_dir) if isinstance(e, Finished)]
     assert finished and finished[0].epochs_completed == 3
     assert (run_dir / "metrics.json").exists()

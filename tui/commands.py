@@ -75,9 +75,16 @@ def train_tui(config: Any, control: Any, args: argparse.Namespace) -> int:
     from trainui.core.control_channel import RemoteControl
     from trainui.tui.app import EXIT_INTERRUPTED, run_app
     from trainui.tui.detach import OUTPUT_LOG, launch_trainer
+    from trainui.tui.terminal import detach_from_terminal, terminal_alive
     from trainui.tui.watch import follow
 
+    hung_up = threading.Event()  # the terminal may go away before the app is up
+    signal.signal(signal.SIGHUP, lambda *_: hung_up.set())
     trainer, run_dir = launch_trainer(config, args.resume)
+    if hung_up.is_set() or not terminal_alive(sys.__stdin__.fileno()):
+        detach_from_terminal()
+        trainer.wait()  # it trains on in its own session; nothing to show it on
+        return EXIT_OK
     remote = RemoteControl(run_dir)
     shown_to_end = threading.Event()
 
