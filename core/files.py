@@ -9,8 +9,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
-
 
 class FileWriter:
     """Writes files under `root` atomically (temp file in the same folder, fsync, rename).
@@ -49,6 +47,8 @@ class FileWriter:
 
 def torch_bytes(obj: Any) -> bytes:
     """`obj` serialised by torch.save, so one payload can go to several files."""
+    import torch  # here, so that run-directory tools start without loading torch
+
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return buffer.getvalue()

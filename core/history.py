@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    pass
 
 EPOCH_KEYS = (
     "epoch",
@@ -70,6 +71,8 @@ class BoundedSeries:
 
     def state_dict(self) -> dict[str, Any]:
         """Return the series as two float64 tensors and plain values (cheap to save)."""
+        import torch  # here: run-directory tools use this module without torch
+
         return {"max_points": self.max_points, "bin_size": self.bin_size,
                 "steps": torch.tensor(self.steps, dtype=torch.float64),
                 "values": torch.tensor(self.values, dtype=torch.float64),
@@ -87,8 +90,8 @@ class BoundedSeries:
 
 
 def _floats(values: Any) -> list[float]:
-    if isinstance(values, torch.Tensor):
-        return values.tolist()
+    if hasattr(values, "tolist"):  # a tensor from a checkpoint
+        return [float(v) for v in values.tolist()]
     return [float(v) for v in values]
 
 
@@ -125,6 +128,8 @@ class History:
 
     def state_dict(self) -> dict[str, Any]:
         """Return the history as float64 tensors, one per key (cheap to save)."""
+        import torch
+
         return {"epochs": {k: torch.tensor(v, dtype=torch.float64)
                            for k, v in self.epochs.items()},
                 "step_loss": self.step_loss.state_dict()}

@@ -43,8 +43,9 @@ def watch_terminal(
         loop.add_signal_handler(signal.SIGTERM, on_terminate)
         if on_interrupt is not None:
             loop.add_signal_handler(signal.SIGINT, on_interrupt)
-    if not sys.__stdin__ or not sys.__stdin__.isatty():
-        return  # headless tests drive the app without a terminal
+    if app.is_headless or not sys.__stdin__:
+        return  # tests drive the app without a terminal
+    # No isatty() test here: a terminal that already hung up is no longer a tty either.
     fd = sys.__stdin__.fileno()
 
     def check() -> None:
@@ -52,6 +53,7 @@ def watch_terminal(
             on_lost()
 
     app.set_interval(CHECK_EVERY, check)
+    check()  # it may have hung up before the app was up
 
 
 def detach_from_terminal() -> None:
