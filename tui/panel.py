@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.widgets import Static
 
 from trainui.core.events import Event
@@ -34,11 +35,14 @@ class EventPanel:
 
     def flush(self) -> bool:
         """Redraw if something changed since the last flush; True if it redrew."""
-        if self.needs_redraw():
-            self._stale = False
+        if not self.needs_redraw():
+            return False
+        try:
             self.redraw()
-            return True
-        return False
+        except NoMatches:
+            return False  # its children are not mounted (yet, or any more): next tick
+        self._stale = False
+        return True
 
     def redraw(self) -> None:
         """Show the current state on screen."""
