@@ -1,32 +1,111 @@
-"""Checkpoint layout, and safe loading with clear errors (weights_only, no pickled code)."""
+"""The checkpoint format: its layout and version, writing it from a loop, reading it back.
+
+Every checkpoint trainui writes is a dict of tensors and plain values, loaded only with
+`weights_only=True` (nothing in it can run code). This module is the one place that knows
+its keys: the loop, the checkpointing callback, resume and `trainui eval` all call it.
+"""
 
 from __future__ import annotations
 
 import os
 import pickle
+import time
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from .errors import TrainuiError
+from . import seeding
+from .errors import TrainuiError, one_line
+from .outcome import StopCause
+
+if TYPE_CHECKING:
+    from .loop import Loop
 
 FORMAT = "trainui-checkpoint"
 FORMAT_VERSION = 1
+RESUME_KEYS = ("model_state_dict", "optimizer_state_dict", "scaler_state_dict", "epoch",
+               "global_step", "history", "rng_state")
+"""What a checkpoint needs for `--resume` (the common layout's keys come first)."""
+
+
+def snapshot(loop: Loop, reason: str) -> dict[str, Any]:
+    """Everything needed to resume `loop` exactly: weights, optimizer, scheduler, scaler,
+    callbacks, history, RNG states, data order; plus the loop's metadata (config, names).
+
+    Metadata may not reuse a key of the layout: that would silently replace the state.
+    """
+    early_stopped = loop.stop_cause == StopCause.EARLY_STOPPING
+    state = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "reason": reason,
+        "model_state_dict": loop.model.state_dict(),
+        "optimizer_state_dict": loop.optimizer.state_dict(),
+        "scheduler_state_dict": loop.scheduler.state_dict() if loop.scheduler else None,
+        "scaler_state_dict": loop.precision.scaler.state_dict(),
+        "epoch": loop.epoch,
+        "global_step": loop.global_step,
+        "loss": loop.last_metrics.get("val_loss"),
+        "metrics": dict(loop.last_metrics),
+        "callbacks": {cb.state_key: cb.state_dict() for cb in loop.callbacks},
+        "history": loop.history.state_dict(),
+        "stop_cause": str(loop.stop_cause) if early_stopped else None,
+        "stop_reason": loop.stop_reason if early_stopped else "",
+        "elapsed": loop.elapsed(),
+        "rng_state": seeding.rng_state(),
+        "data_generator_state": (
+            loop.data_generator.get_state() if loop.data_generator is not None else None
+        ),
+        "saved_at": time.time(),
+    }
+    clash = sorted(set(loop.metadata) & set(state))
+    if clash:
+        raise ValueError(f"checkpoint metadata may not replace {', '.join(clash)}")
+    return {**loop.metadata, **state}
+
+
+def restore(loop: Loop, payload: dict[str, Any]) -> None:
+    """Put a loop back into the state a checkpoint recorded."""
+    loop.model.load_state_dict(payload["model_state_dict"])
+    loop.optimizer.load_state_dict(payload["optimizer_state_dict"])
+    if loop.scheduler is not None and payload.get("scheduler_state_dict") is not None:
+        loop.scheduler.load_state_dict(payload["scheduler_state_dict"])
+    loop.precision.scaler.load_state_dict(payload["scaler_state_dict"])
+    states = payload.get("callbacks", {})
+    for callback in loop.callbacks:
+        if callback.state_key in states:
+            callback.load_state_dict(states[callback.state_key])
+    loop.history.load_state_dict(payload["history"])
+    loop.epoch, loop.global_step = int(payload["epoch"]), int(payload["global_step"])
+    loop.last_metrics = dict(payload.get("metrics") or {})
+    loop.elapsed_before = float(payload.get("elapsed") or 0.0)
+    if payload.get("stop_cause"):  # early stopping had ended it: resuming only evaluates
+        loop.stop(StopCause(payload["stop_cause"]), payload["stop_reason"])
+    seeding.set_rng_state(payload["rng_state"])
+    generator_state = payload.get("data_generator_state")
+    if loop.data_generator is not None and generator_state is not None:
+        loop.data_generator.set_state(generator_state)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Load a checkpoint onto the CPU with weights_only=True, or raise TrainuiError."""
+    """Load a checkpoint (or a plain state_dict file) onto the CPU, or raise TrainuiError."""
     path = Path(path)
     if not path.exists():
         raise TrainuiError(f"checkpoint not found: {path}")
     if path.is_dir():
         raise TrainuiError(f"checkpoint path is a directory, not a file: {path}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about legacy formats before failing; trainui says it in one line.
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise TrainuiError(_unpickling_message(path, exc)) from None
+    except PermissionError:
+        raise TrainuiError(f"cannot read checkpoint {path}: permission denied") from None
     except Exception as exc:  # torch.load fails on garbage with many types (KeyError too)
         raise TrainuiError(
             f"checkpoint {path} is truncated or corrupt ({_first_line(exc)})"
@@ -36,12 +115,46 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return payload
 
 
+def load_resume_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A full trainui checkpoint to continue training from, checked, or TrainuiError."""
+    payload = load_checkpoint(path)
+    if payload.get("format") != FORMAT:
+        raise TrainuiError(f"cannot resume from {path}: it is not a full trainui checkpoint "
+                           "(a plain state_dict holds weights only)")
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise TrainuiError(f"cannot resume from {path}: checkpoint format {version!r} is "
+                           f"newer than this trainui reads ({FORMAT_VERSION})")
+    missing = [key for key in RESUME_KEYS if key not in payload]
+    if missing:
+        raise TrainuiError(f"cannot resume from {path}: it lacks {', '.join(missing)}")
+    check_finite(model_state_of(payload, path), path)
+    return payload
+
+
 def model_state_of(payload: dict[str, Any], path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Return the model weights of a trainui checkpoint or of a plain state_dict file."""
+    """The model weights of a trainui checkpoint or of a plain state_dict file."""
     state = payload.get("model_state_dict", payload)
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    if not isinstance(state, dict) or not state or not all(
+        isinstance(v, torch.Tensor) for v in state.values()
+    ):
         raise TrainuiError(f"checkpoint {path} holds no model weights (no model_state_dict)")
     return state
+
+
+def stored_config(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The run config a trainui checkpoint was written with, if it has one."""
+    config = payload.get("config")
+    return config if isinstance(config, dict) else None
+
+
+def check_finite(state: dict[str, torch.Tensor], path: str | os.PathLike[str]) -> None:
+    """Refuse weights holding NaN or infinity (a file whose tensor bytes were damaged)."""
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise TrainuiError(
+                f"checkpoint {path} is corrupt: weight {name!r} holds NaN or infinite values"
+            )
 
 
 def load_model_weights(model: nn.Module, state: dict[str, Any], path: str, model_name: str) -> None:
@@ -49,11 +162,8 @@ def load_model_weights(model: nn.Module, state: dict[str, Any], path: str, model
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        detail = " ".join(str(exc).split())
-        if len(detail) > 200:
-            detail = detail[:200] + "..."
         raise TrainuiError(
-            f"checkpoint {path} does not fit model {model_name!r}: {detail}"
+            f"checkpoint {path} does not fit model {model_name!r}: {one_line(str(exc), 200)}"
         ) from None
 
 
@@ -80,4 +190,4 @@ def _first_line(exc: Exception, text: str | None = None) -> str:
     lines = str(exc if text is None else text).strip().splitlines()
     if not lines:
         return type(exc).__name__
-    return lines[0] if len(lines[0]) <= 160 else lines[0][:159] + "…"
+    return one_line(lines[0], 160)

@@ -8,9 +8,28 @@ there. Pausing blocks the loop on a condition variable, so a paused run uses no 
 from __future__ import annotations
 
 import threading
+from typing import Protocol
 
 STOP_AFTER_EPOCH = "epoch"
 STOP_NOW = "now"
+
+
+class Controller(Protocol):
+    """What a view calls to steer a run: `Control` in the trainer's own process, or
+    `RemoteControl`, which sends the same requests through a run's control channel."""
+
+    @property
+    def paused(self) -> bool:
+        """Whether the run is (asked to be) paused."""
+
+    def toggle_pause(self) -> bool:
+        """Pause if running, resume if paused; return the new paused state."""
+
+    def request_save(self) -> None:
+        """Ask for a checkpoint at the next step boundary."""
+
+    def request_stop(self, mode: str = STOP_AFTER_EPOCH, source: str = "user") -> None:
+        """Stop after the current epoch or at the next step boundary."""
 
 
 class Control:
@@ -39,15 +58,11 @@ class Control:
 
     def pause(self) -> None:
         """Ask the loop to pause at the next step boundary."""
-        with self._cond:
-            self._paused = True
-            self.pending = True
+        self._change(paused=True)
 
     def resume(self) -> None:
         """Let a paused loop continue."""
-        with self._cond:
-            self._paused = False
-            self._cond.notify_all()
+        self._change(paused=False)
 
     def toggle_pause(self) -> bool:
         """Pause if running, resume if paused; return the new paused state."""
@@ -74,9 +89,16 @@ class Control:
 
     def request_save(self) -> None:
         """Ask for a checkpoint at the next step boundary."""
+        self._change(save_requested=True)
+
+    def _change(self, *, paused: bool | None = None, save_requested: bool | None = None) -> None:
         with self._cond:
-            self._save_requested = True
-            self.pending = True
+            if paused is not None:
+                self._paused = paused
+            if save_requested is not None:
+                self._save_requested = save_requested
+            self._refresh_pending()
+            self._cond.notify_all()
 
     def take_save_request(self) -> bool:
         """Return and clear the save-now request."""

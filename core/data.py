@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, IterableDataset, Subset, TensorDataset
 
-from .errors import TrainuiError
+from .errors import TrainuiError, one_line
 from .factories import call_factory, import_factory, is_factory_spec
 
 BUILTIN_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
@@ -81,13 +81,6 @@ def load_dataset(
     if key in _VISION_SETS:
         return _load_vision(key, _VISION_SETS[key], data_dir, download, val_fraction)
     raise TrainuiError(f"unknown data set {name!r} (choose from {_CHOICES})")
-
-
-def _one_line(exc: BaseException) -> str:
-    """An exception as one short line: its type and its whitespace-collapsed message."""
-    text = " ".join(str(exc).split())
-    line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return line if len(line) <= 300 else line[:299] + "…"
 
 
 # --- digits ---------------------------------------------------------------------------
@@ -227,7 +220,7 @@ def _data_root(spec: _VisionSet, data_dir: str | os.PathLike[str] | None, downlo
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise TrainuiError(f"cannot create data directory {root}: {_one_line(exc)}") from None
+        raise TrainuiError(f"cannot create data directory {root}: {one_line(exc)}") from None
     return root
 
 
@@ -261,7 +254,7 @@ def _open(
     try:
         dataset = dataset_class(root, train=train, transform=transform, download=download)
     except Exception as exc:  # torchvision raises all sorts for bad files and failed downloads
-        raise _open_error(spec, root, download, _one_line(exc)) from None
+        raise _open_error(spec, root, download, one_line(exc)) from None
     if len(dataset.data) == 0:
         raise _open_error(spec, root, download, "no images")
     if len(dataset.data) != len(dataset.targets):
@@ -384,7 +377,7 @@ def _first_input_shape(spec: str, train: Any) -> tuple[int, ...]:
         item = train[0] if len(train) > 0 else None
     except Exception as exc:  # the user's dataset code failed
         raise TrainuiError(
-            f"data set {spec!r}: reading training item 0 failed: {_one_line(exc)}"
+            f"data set {spec!r}: reading training item 0 failed: {one_line(exc)}"
         ) from None
     if item is None:
         raise TrainuiError(f"data set {spec!r}: the training set is empty")
@@ -420,7 +413,7 @@ def _largest_label(spec: str, train: Any) -> int:
         labels = [int(train[index][1]) for index in range(len(train))]
     except Exception as exc:  # the user's dataset code failed
         raise TrainuiError(
-            f"data set {spec!r}: reading training labels failed: {_one_line(exc)}"
+            f"data set {spec!r}: reading training labels failed: {one_line(exc)}"
         ) from None
     if min(labels) < 0:
         raise TrainuiError(f"data set {spec!r}: labels must count from 0, got {min(labels)}")

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from torch.utils.data import DataLoader
 
-from .checkpoint import load_checkpoint, load_model_weights, model_state_of
+from .checkpoint import (
+    check_finite,
+    load_checkpoint,
+    load_model_weights,
+    model_state_of,
+    stored_config,
+)
 from .config import RunConfig
 from .data import load_dataset
 from .devices import resolve_device
+from .errors import TrainuiError
 from .evaluation import evaluate
 from .models import build_model
+from .run_dir import is_run_dir, read_config
 
 
 @dataclass
@@ -32,8 +41,8 @@ def evaluate_checkpoint(path: str | os.PathLike[str], options: EvalOptions) -> d
     """Rebuild the model, load the weights and return test-split metrics."""
     payload = load_checkpoint(path)
     state = model_state_of(payload, path)
-    stored = payload.get("config")
-    config = RunConfig.from_dict(stored) if isinstance(stored, dict) else RunConfig()
+    check_finite(state, path)
+    config = _config_for(Path(path), payload)
     dataset = options.dataset or config.dataset
     model_name = options.model or config.model
     data = load_dataset(dataset, options.data_dir or config.data_dir, download=options.download,
@@ -46,3 +55,18 @@ def evaluate_checkpoint(path: str | os.PathLike[str], options: EvalOptions) -> d
     metrics = evaluate(model, loader, device, list(data.class_names))
     return {**metrics, "checkpoint": str(path), "dataset": dataset, "model": model_name,
             "epoch": payload.get("epoch")}
+
+
+def _config_for(path: Path, payload: dict[str, Any]) -> RunConfig:
+    """The run config of a checkpoint: stored in it, or (for `final_model.pt` and other
+    plain state_dict files) the config.json of the run directory it sits in."""
+    stored = stored_config(payload)
+    if stored is None:
+        for folder in (path.parent, path.parent.parent):
+            if is_run_dir(folder):
+                return read_config(folder, "evaluate")
+        return RunConfig()
+    try:
+        return RunConfig.from_dict(stored)
+    except TrainuiError as exc:
+        raise TrainuiError(f"checkpoint {path} holds a bad run config: {exc}") from None

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: accuracies are `train_acc`/`val_acc`, as in history.csv (1 said `*_accuracy`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,7 +61,7 @@ class Progress(Event):
     steps_per_epoch: int
     global_step: int
     train_loss: float
-    train_accuracy: float
+    train_acc: float
     samples_per_second: float
     lr: float
     step_losses: list[list[float]] = field(default_factory=list)
@@ -75,9 +76,9 @@ class EpochEnded(Event):
     epoch: int
     epochs: int
     train_loss: float
-    train_accuracy: float
+    train_acc: float
     val_loss: float
-    val_accuracy: float
+    val_acc: float
     lr: float
     epoch_time: float
     samples_per_second: float
@@ -175,7 +176,7 @@ class TrainingStopped(Event):
     epoch: int
     global_step: int
     cause: str
-    """"completed", "early_stopping", "user", "non_finite_loss"."""
+    """A `StopCause` value: completed, early_stopping, user, non_finite_loss."""
     reason: str
 
 
@@ -236,14 +237,26 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
+_RENAMED = {"train_accuracy": "train_acc", "val_accuracy": "val_acc"}
+"""Schema 1 field names and what schema 2 calls them."""
+
+_FIELD_NAMES = {kind: {f.name for f in dataclasses.fields(cls)}
+                for kind, cls in EVENT_TYPES.items()}
+
+
 def event_from_dict(data: dict[str, Any]) -> Event | None:
-    """Rebuild an event from `Event.to_dict` output; None for unknown kinds or fields."""
-    cls = EVENT_TYPES.get(str(data.get("kind")))
+    """Rebuild an event from `Event.to_dict` output (any schema version so far).
+
+    Unknown kinds give None; unknown fields are ignored; missing required fields give None.
+    """
+    kind = str(data.get("kind"))
+    cls = EVENT_TYPES.get(kind)
     if cls is None:
         return None
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = _FIELD_NAMES[kind]
+    values = {_RENAMED.get(k, k): v for k, v in data.items()}
     try:
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**{k: v for k, v in values.items() if k in names})
     except TypeError:
         return None
 
@@ -254,21 +267,60 @@ Sink = Callable[[Event], None]
 class EventBus:
     """Delivers events to subscribed sinks, in order, on the emitting thread.
 
+    Failure policy, the same for every sink:
+    - A sink that records the run (run files, events.jsonl, a sink passed to `fit`) is
+      essential: its exception propagates, so the run fails with that error; a full disk
+      ends training rather than letting it go on without a record.
+    - A sink that only shows the run (console lines, a live view) is subscribed with
+      `optional=True`: its first exception detaches it, `on_sink_error` reports it once,
+      and training goes on.
+    - `emit_final` delivers a run's last event (Failed) to every sink it can, ignoring
+      errors: the run is already failing and the first error is the one to report.
+
     `enabled=False` silences every sink: the one switch that limits output to one process
     in multi-process training.
     """
 
-    def __init__(self, sinks: list[Sink] | None = None, *, enabled: bool = True) -> None:
-        self._sinks: list[Sink] = list(sinks or [])
+    def __init__(self, sinks: list[Sink] | None = None, *, enabled: bool = True,
+                 on_sink_error: Callable[[Sink, Exception], None] | None = None) -> None:
+        self._sinks: list[tuple[Sink, bool]] = [(sink, False) for sink in sinks or []]
         self.enabled = enabled
+        self._on_sink_error = on_sink_error or _warn
 
-    def subscribe(self, sink: Sink) -> None:
+    def subscribe(self, sink: Sink, *, optional: bool = False) -> None:
         """Add a sink; it receives every later event."""
-        self._sinks.append(sink)
+        self._sinks.append((sink, optional))
 
     def emit(self, event: Event) -> None:
         """Hand the event to every sink."""
         if not self.enabled:
             return
-        for sink in self._sinks:
-            sink(event)
+        for entry in list(self._sinks):
+            sink, optional = entry
+            if not optional:
+                sink(event)
+                continue
+            try:
+                sink(event)
+            except Exception as exc:
+                self._sinks.remove(entry)
+                self._on_sink_error(sink, exc)
+
+    def emit_final(self, event: Event) -> None:
+        """Hand the event to every sink that takes it; errors are ignored."""
+        if not self.enabled:
+            return
+        for sink, _ in list(self._sinks):
+            try:
+                sink(event)
+            except Exception:  # the run is failing already; see the policy above
+                continue
+
+
+def _warn(sink: Sink, exc: Exception) -> None:
+    import sys
+
+    from .errors import one_line
+
+    name = getattr(sink, "__qualname__", type(sink).__name__)
+    print(f"trainui: warning: {name} stopped showing events: {one_line(exc)}", file=sys.stderr)

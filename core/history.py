@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    pass
+from .series import BoundedSeries, floats
 
 EPOCH_KEYS = (
     "epoch",
@@ -18,85 +17,6 @@ EPOCH_KEYS = (
     "epoch_time",
     "samples_per_second",
 )
-
-
-class BoundedSeries:
-    """A (step, value) series that never holds more than `max_points` points.
-
-    When full, neighbouring points are averaged in pairs and later points are binned twice
-    as wide, so memory stays flat over any run length while the shape is kept. The newest
-    point is always the last one added.
-    """
-
-    def __init__(self, max_points: int = 2048) -> None:
-        if max_points < 4 or max_points % 2:
-            raise ValueError("max_points must be an even number >= 4")
-        self.max_points = max_points
-        self.steps: list[float] = []
-        self.values: list[float] = []
-        self.bin_size = 1
-        self._pending_steps = 0.0
-        self._pending_values = 0.0
-        self._pending_count = 0
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-    def append(self, step: float, value: float) -> None:
-        """Add one raw point; it may be merged into a bin with its neighbours."""
-        self._pending_steps += step
-        self._pending_values += value
-        self._pending_count += 1
-        if self._pending_count < self.bin_size:
-            return
-        self.steps.append(self._pending_steps / self._pending_count)
-        self.values.append(self._pending_values / self._pending_count)
-        self._pending_steps = self._pending_values = 0.0
-        self._pending_count = 0
-        if len(self.values) >= self.max_points:
-            self._halve()
-
-    def points(self) -> list[tuple[float, float]]:
-        """Return the stored points plus the partly filled bin, oldest first."""
-        out = list(zip(self.steps, self.values, strict=True))
-        if self._pending_count:
-            n = self._pending_count
-            out.append((self._pending_steps / n, self._pending_values / n))
-        return out
-
-    def _halve(self) -> None:
-        self.steps = _pair_means(self.steps)
-        self.values = _pair_means(self.values)
-        self.bin_size *= 2
-
-    def state_dict(self) -> dict[str, Any]:
-        """Return the series as two float64 tensors and plain values (cheap to save)."""
-        import torch  # here: run-directory tools use this module without torch
-
-        return {"max_points": self.max_points, "bin_size": self.bin_size,
-                "steps": torch.tensor(self.steps, dtype=torch.float64),
-                "values": torch.tensor(self.values, dtype=torch.float64),
-                "pending": [self._pending_steps, self._pending_values, self._pending_count]}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what `state_dict` returned."""
-        self.max_points = int(state["max_points"])
-        self.bin_size = int(state["bin_size"])
-        self.steps = _floats(state["steps"])
-        self.values = _floats(state["values"])
-        pending = state["pending"]
-        self._pending_steps, self._pending_values = float(pending[0]), float(pending[1])
-        self._pending_count = int(pending[2])
-
-
-def _floats(values: Any) -> list[float]:
-    if hasattr(values, "tolist"):  # a tensor from a checkpoint
-        return [float(v) for v in values.tolist()]
-    return [float(v) for v in values]
-
-
-def _pair_means(values: list[float]) -> list[float]:
-    return [(values[i] + values[i + 1]) / 2 for i in range(0, len(values) - 1, 2)]
 
 
 @dataclass
@@ -136,7 +56,7 @@ class History:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what `state_dict` returned."""
-        self.epochs = {k: _floats(state["epochs"].get(k, [])) for k in EPOCH_KEYS}
+        self.epochs = {k: floats(state["epochs"].get(k, [])) for k in EPOCH_KEYS}
         self.epochs["epoch"] = [int(v) for v in self.epochs["epoch"]]
         self.step_loss.load_state_dict(state["step_loss"])
 

@@ -16,10 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import seeding
 from .callbacks.base import Callback
 from .callbacks.lr_scheduler import LRScheduling
-from .checkpoint import FORMAT, FORMAT_VERSION
+from .checkpoint import restore
 from .control import STOP_NOW, Control
 from .evaluation import evaluate
 from .events import (
@@ -38,7 +37,9 @@ from .events import (
 )
 from .history import History
 from .metrics import RunningMetrics
+from .outcome import StopCause
 from .precision import Precision
+from .series import downsample
 from .throttle import Throttle
 
 MAX_STEP_POINTS_PER_EVENT = 64
@@ -69,11 +70,15 @@ class Loop:
     """Epochs completed; during an epoch, `epoch + 1` is the one running."""
     global_step: int = 0
     steps_per_epoch: int = 0
-    stop_cause: str | None = None
+    stop_cause: StopCause | None = None
     stop_reason: str = ""
     weights_corrupt: bool = False
     evaluated_weights: str = "last"
     last_metrics: dict[str, float] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+    """Wall-clock start of this session of the run."""
+    elapsed_before: float = 0.0
+    """Seconds the run trained in earlier sessions (a resumed run)."""
 
     @property
     def lr(self) -> float:
@@ -84,36 +89,14 @@ class Loop:
         """Send an event to every sink."""
         self.bus.emit(event)
 
-    def stop(self, cause: str, reason: str) -> None:
+    def stop(self, cause: StopCause, reason: str) -> None:
         """End the epoch loop after this epoch; the first cause given wins."""
         if self.stop_cause is None:
             self.stop_cause, self.stop_reason = cause, reason
 
-    def checkpoint_payload(self, reason: str) -> dict[str, Any]:
-        """Everything needed to resume: weights, optimizer, scheduler, scaler, callbacks..."""
-        return {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "reason": reason,
-            "model_state_dict": self.model.state_dict(),
-            "optimizer_state_dict": self.optimizer.state_dict(),
-            "scheduler_state_dict": self.scheduler.state_dict() if self.scheduler else None,
-            "scaler_state_dict": self.precision.scaler.state_dict(),
-            "epoch": self.epoch,
-            "global_step": self.global_step,
-            "loss": self.last_metrics.get("val_loss"),
-            "metrics": dict(self.last_metrics),
-            "callbacks": {cb.state_key: cb.state_dict() for cb in self.callbacks},
-            "history": self.history.state_dict(),
-            "stop_cause": self.stop_cause if self.stop_cause == "early_stopping" else None,
-            "stop_reason": self.stop_reason if self.stop_cause == "early_stopping" else "",
-            "elapsed": self.metadata.get("elapsed_before", 0.0) + _elapsed(self),
-            "rng_state": seeding.rng_state(),
-            "data_generator_state": (
-                self.data_generator.get_state() if self.data_generator is not None else None
-            ),
-            **self.metadata,
-        }
+    def elapsed(self) -> float:
+        """Seconds the run has taken so far, earlier sessions included."""
+        return self.elapsed_before + time.time() - self.started_at
 
     def call(self, hook: str, *args: Any) -> None:
         """Run one hook on every callback, in order."""
@@ -159,38 +142,15 @@ def fit(
         bus=EventBus(list(sinks)), control=control or Control(),
         precision=Precision(amp, device), scheduler=scheduler,
         callbacks=sorted(all_callbacks, key=lambda c: c.order), clip_grad=clip_grad,
-        progress_interval=progress_interval,
-        metadata={"started_at": time.time(), **(metadata or {})},
+        progress_interval=progress_interval, metadata=dict(metadata or {}),
         data_generator=getattr(train_loader, "generator", None),
     )
+    loop.started_at = float(loop.metadata.setdefault("started_at", loop.started_at))
     if resume_from is not None:
-        restore_state(loop, resume_from)
+        restore(loop, resume_from)
     run_loop(loop, train_loader, val_loader)
     finish(loop, test_loader, list(class_names) if class_names else None)
     return loop.history
-
-
-def restore_state(loop: Loop, payload: dict[str, Any]) -> None:
-    """Put a loop back into the state a checkpoint recorded."""
-    loop.model.load_state_dict(payload["model_state_dict"])
-    loop.optimizer.load_state_dict(payload["optimizer_state_dict"])
-    if loop.scheduler is not None and payload.get("scheduler_state_dict") is not None:
-        loop.scheduler.load_state_dict(payload["scheduler_state_dict"])
-    loop.precision.scaler.load_state_dict(payload["scaler_state_dict"])
-    states = payload.get("callbacks", {})
-    for callback in loop.callbacks:
-        if callback.state_key in states:
-            callback.load_state_dict(states[callback.state_key])
-    loop.history.load_state_dict(payload["history"])
-    loop.epoch, loop.global_step = int(payload["epoch"]), int(payload["global_step"])
-    loop.last_metrics = dict(payload.get("metrics") or {})
-    loop.metadata["elapsed_before"] = float(payload.get("elapsed") or 0.0)
-    if payload.get("stop_cause"):  # early stopping had ended it: resuming only evaluates
-        loop.stop(payload["stop_cause"], payload["stop_reason"])
-    seeding.set_rng_state(payload["rng_state"])
-    generator_state = payload.get("data_generator_state")
-    if loop.data_generator is not None and generator_state is not None:
-        loop.data_generator.set_state(generator_state)
 
 
 def run_loop(loop: Loop, train_loader: Iterable[Any], val_loader: Iterable[Any]) -> None:
@@ -202,9 +162,9 @@ def run_loop(loop: Loop, train_loader: Iterable[Any], val_loader: Iterable[Any])
         if loop.stop_cause is None and (loop.control.pending or loop.control.stop_mode):
             handle_epoch_boundary(loop)
     if loop.stop_cause is None:
-        loop.stop("completed", f"completed {loop.epoch} epochs")
+        loop.stop(StopCause.COMPLETED, f"completed {loop.epoch} epochs")
     loop.emit(TrainingStopped(epoch=loop.epoch, global_step=loop.global_step,
-                              cause=loop.stop_cause or "completed", reason=loop.stop_reason))
+                              cause=str(loop.stop_cause), reason=loop.stop_reason))
     loop.call("on_fit_end")
 
 
@@ -230,7 +190,7 @@ def run_epoch(loop: Loop, train_loader: Iterable[Any], val_loader: Iterable[Any]
     loop.history.record_epoch(metrics)
     loop.emit(EpochEnded(
         epoch=loop.epoch, epochs=loop.epochs, train_loss=metrics["train_loss"],
-        train_accuracy=metrics["train_acc"], val_loss=val_loss, val_accuracy=val_acc, lr=lr,
+        train_acc=metrics["train_acc"], val_loss=val_loss, val_acc=val_acc, lr=lr,
         epoch_time=metrics["epoch_time"], samples_per_second=metrics["samples_per_second"],
         global_step=loop.global_step,
     ))
@@ -280,7 +240,8 @@ def report_progress(loop: Loop, running: RunningMetrics, step: int, started: flo
         bad = next(v for v in losses if not math.isfinite(v))
         loop.weights_corrupt = True
         loop.emit(NonFiniteLoss(epoch=loop.epoch + 1, global_step=loop.global_step, value=str(bad)))
-        loop.stop("non_finite_loss", f"training loss became {bad} at step {loop.global_step}")
+        loop.stop(StopCause.NON_FINITE_LOSS,
+                  f"training loss became {bad} at step {loop.global_step}")
         return False
     for offset, value in enumerate(losses):
         loop.history.step_loss.append(first_step + offset, value)
@@ -288,9 +249,9 @@ def report_progress(loop: Loop, running: RunningMetrics, step: int, started: flo
     loop.emit(Progress(
         epoch=loop.epoch + 1, epochs=loop.epochs, step=step, steps_per_epoch=loop.steps_per_epoch,
         global_step=loop.global_step, train_loss=running.mean_loss,
-        train_accuracy=running.accuracy,
+        train_acc=running.accuracy,
         samples_per_second=running.count / elapsed if elapsed > 0 else 0.0, lr=loop.lr,
-        step_losses=_binned([first_step + i for i in range(len(losses))], losses),
+        step_losses=_step_points(first_step, losses),
     ))
     loop.call("on_progress")
     return True
@@ -311,7 +272,7 @@ def handle_requests(loop: Loop, running: RunningMetrics, started: float) -> bool
                               paused_seconds=time.monotonic() - paused_at))
         _announce_stop(loop)
     if control.stop_mode == STOP_NOW and loop.stop_cause is None:
-        loop.stop("user", f"stopped by request at step {loop.global_step} "
+        loop.stop(StopCause.USER, f"stopped by request at step {loop.global_step} "
                           f"(epoch {loop.epoch + 1} not finished)")
     return loop.stop_cause is not None
 
@@ -322,7 +283,7 @@ def handle_epoch_boundary(loop: Loop) -> None:
     if loop.control.take_save_request():
         loop.call("on_save_requested")
     if loop.control.stop_mode is not None:
-        loop.stop("user", f"stopped by request after epoch {loop.epoch}")
+        loop.stop(StopCause.USER, f"stopped by request after epoch {loop.epoch}")
 
 
 def _announce_stop(loop: Loop) -> None:
@@ -371,9 +332,8 @@ def finish(loop: Loop, test_loader: Iterable[Any] | None, class_names: list[str]
                                      metrics=metrics))
     best = _best_of(loop.callbacks)
     loop.emit(Finished(
-        cause=loop.stop_cause or "completed", reason=loop.stop_reason,
-        epochs_completed=loop.epoch, global_step=loop.global_step,
-        elapsed=loop.metadata.get("elapsed_before", 0.0) + _elapsed(loop),
+        cause=str(loop.stop_cause or StopCause.COMPLETED), reason=loop.stop_reason,
+        epochs_completed=loop.epoch, global_step=loop.global_step, elapsed=loop.elapsed(),
         metrics=metrics, confusion_matrix=metrics["confusion_matrix"] if metrics else None,
         class_names=metrics["class_names"] if metrics else list(class_names or []),
         **best,
@@ -389,11 +349,6 @@ def _best_of(callbacks: list[Callback]) -> dict[str, Any]:
     return {}
 
 
-def _elapsed(loop: Loop) -> float:
-    started = loop.metadata.get("started_at")
-    return time.time() - started if started else 0.0
-
-
 def _num_outputs(model: nn.Module) -> int:
     last = [m for m in model.modules() if isinstance(m, nn.Linear)]
     return last[-1].out_features if last else 0
@@ -406,14 +361,8 @@ def _length(loader: Iterable[Any]) -> int:
         return 0
 
 
-def _binned(steps: list[int], values: list[float]) -> list[list[float]]:
-    """At most MAX_STEP_POINTS_PER_EVENT [step, mean loss] pairs; the last step is kept."""
-    n = len(values)
-    if n <= MAX_STEP_POINTS_PER_EVENT:
-        return [[float(s), v] for s, v in zip(steps, values, strict=True)]
-    size = math.ceil(n / MAX_STEP_POINTS_PER_EVENT)
-    out = []
-    for start in range(0, n, size):
-        chunk = values[start:start + size]
-        out.append([float(steps[min(start + size, n) - 1]), sum(chunk) / len(chunk)])
-    return out
+def _step_points(first_step: int, losses: list[float]) -> list[list[float]]:
+    """At most MAX_STEP_POINTS_PER_EVENT [step, loss] pairs: the steps' losses, binned."""
+    xs, ys = downsample([float(first_step + i) for i in range(len(losses))], losses,
+                        MAX_STEP_POINTS_PER_EVENT)
+    return [[x, y] for x, y in zip(xs, ys, strict=True)]

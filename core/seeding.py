@@ -30,7 +30,7 @@ def set_deterministic(enabled: bool) -> None:
 def rng_state() -> dict[str, Any]:
     """Capture every RNG state as plain values and tensors (loadable with weights_only)."""
     py_version, py_state, py_gauss = random.getstate()
-    np_state = np.random.get_state()
+    np_state: tuple[Any, ...] = tuple(np.random.get_state())
     state: dict[str, Any] = {
         "python": [py_version, torch.tensor(py_state, dtype=torch.int64), py_gauss],
         "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],

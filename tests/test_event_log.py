@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from trainui.core.event_log import EventLogReader, EventLogSink, read_events
+from trainui.core.event_file import EventLogReader, EventLogSink, read_events
 from trainui.core.events import CheckpointSaved, Paused, Progress
 
 
 def progress(step: int) -> Progress:
     return Progress(epoch=1, epochs=1, step=step, steps_per_epoch=10, global_step=step,
-                    train_loss=0.5, train_accuracy=0.5, samples_per_second=1.0, lr=0.1)
+                    train_loss=0.5, train_acc=0.5, samples_per_second=1.0, lr=0.1)
 
 
 def test_notable_events_are_visible_at_once(tmp_path: Path) -> None:
@@ -19,7 +19,7 @@ def test_notable_events_are_visible_at_once(tmp_path: Path) -> None:
     sink = EventLogSink(log)
     sink(Paused(epoch=1, global_step=3))
     lines = log.read_text().splitlines()
-    assert json.loads(lines[0])["kind"] == "paused" and json.loads(lines[0])["v"] == 1
+    assert json.loads(lines[0])["kind"] == "paused" and json.loads(lines[0])["v"] == 2
     assert (log.stat().st_mode & 0o777) == 0o600  # owner-only
     sink.close()
 

@@ -27,6 +27,6 @@ def test_core_imports_no_ui_package():
     assert probe.returncode == 0, probe.stderr
     report = json.loads(probe.stdout)
     # The walk must really reach the engine, subpackages included.
-    assert {"trainui.core.loop", "trainui.core.run",
+    assert {"trainui.core.loop", "trainui.core.job",
             "trainui.core.callbacks.checkpointing"} <= set(report["imported"])
     assert report["ui"] == []

@@ -12,7 +12,7 @@ from core_fixtures import Recorder
 from trainui.core.config import RunConfig
 from trainui.core.errors import TrainuiError
 from trainui.core.events import CheckpointSaved, EvaluationFinished, Failed, Finished, RunStarted
-from trainui.core.run import run_training
+from trainui.core.job import run_training
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_bad_config_values_are_refused() -> None:
     for bad in (RunConfig(epochs=0), RunConfig(lr=-1.0), RunConfig(optimizer="lbfgs"),
                 RunConfig(amp="fp8"), RunConfig(scheduler="warmup")):
         with pytest.raises(TrainuiError):
-            bad.validate()
+            bad.check()
 
 
 def test_resuming_an_early_stopped_run_does_not_train_on(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..checkpoint import load_checkpoint
+from ..checkpoint import load_checkpoint, snapshot
 from ..events import CheckpointSaved
 from ..files import FileWriter, torch_bytes
 from ..monitor import MetricMonitor
@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 class Checkpointing(Callback):
     """Writes full checkpoints (model, optimizer, scheduler, scaler, callbacks, history, RNG).
 
-    Files in `directory`: `best.pt` (best `monitor` so far), `last.pt` (every epoch),
+    Files in `directory`: `best.pt` (best `monitor` so far, by the rule early stopping uses:
+    an improvement must beat the best by more than `min_delta`), `last.pt` (every epoch),
     `epoch-NNN.pt` (every `every_n_epochs`), `saved-step-NNNNNNNN.pt` (on request). Every
     write is atomic. At the end, the final weights go to `final_weights` as a plain
     state_dict, and with `restore_best` the model is left holding the best weights.
@@ -33,6 +34,7 @@ class Checkpointing(Callback):
         *,
         monitor: str = "val_loss",
         mode: str = "min",
+        min_delta: float = 0.0,
         every_n_epochs: int = 0,
         save_last: bool = True,
         final_weights: str | os.PathLike[str] | None = "final_model.pt",
@@ -40,7 +42,7 @@ class Checkpointing(Callback):
         enabled: bool = True,
     ) -> None:
         self.writer = FileWriter(directory, enabled=enabled)
-        self.tracker = MetricMonitor(monitor, mode)
+        self.tracker = MetricMonitor(monitor, mode, min_delta)
         self.every_n_epochs = every_n_epochs
         self.save_last = save_last
         self.final_weights = final_weights
@@ -59,7 +61,7 @@ class Checkpointing(Callback):
             files.append(("last.pt", "last"))  # last: a kill before it leaves the old one
         if not files:
             return
-        data = torch_bytes(loop.checkpoint_payload("epoch_end"))
+        data = torch_bytes(snapshot(loop, "epoch_end"))
         for name, reason in files:
             path = self._write(loop, name, data, reason, value)
             if reason == "best":
@@ -81,7 +83,7 @@ class Checkpointing(Callback):
             loop.evaluated_weights = f"best (epoch {self.tracker.best_epoch})"
 
     def _save(self, loop: Loop, name: str, reason: str, value: float | None) -> Path:
-        return self._write(loop, name, torch_bytes(loop.checkpoint_payload(reason)), reason, value)
+        return self._write(loop, name, torch_bytes(snapshot(loop, reason)), reason, value)
 
     def _write(self, loop: Loop, name: str, data: bytes, reason: str,
                value: float | None) -> Path:

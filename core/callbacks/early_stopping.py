@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..events import EarlyStoppingUpdated
 from ..monitor import MetricMonitor
+from ..outcome import StopCause
 from .base import Callback
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ class EarlyStopping(Callback):
             wait_count=self.wait_count, patience=self.patience, improved=improved,
         ))
         if self.stopped_epoch == loop.epoch:
-            loop.stop("early_stopping", f"early stopping: {self.reason}")
+            loop.stop(StopCause.EARLY_STOPPING, f"early stopping: {self.reason}")
 
     def step(self, value: float, epoch: int) -> bool:
         """Record one epoch's value; return whether it improved. Sets `reason` on a stop."""

@@ -1,4 +1,4 @@
-"""Find and summarise runs from their directories (events.jsonl is the source of truth)."""
+"""Find run directories and say what each run is doing (`trainui runs`, `trainui watch`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import TrainuiError
-from .event_log import EVENT_LOG, read_events
+from .event_file import EVENT_LOG, read_events
 from .events import (
     EarlyStoppingUpdated,
     EpochEnded,
@@ -18,7 +18,8 @@ from .events import (
     Resumed,
     RunStarted,
 )
-from .rundir import is_locked
+from .outcome import RunState, state_of_ending
+from .run_dir import CONFIG, is_locked, is_run_dir
 
 
 @dataclass
@@ -26,17 +27,11 @@ class RunSummary:
     """One line of `trainui runs`."""
 
     path: Path
-    state: str
-    """running, paused, finished, stopped, failed, interrupted."""
+    state: RunState
     epochs_done: int
     epochs: int | None
     best: str
     started: float
-
-
-def is_run_dir(path: Path) -> bool:
-    """True for a folder that holds a trainui run."""
-    return (path / "config.json").is_file()
 
 
 def find_runs(root: str | os.PathLike[str]) -> list[Path]:
@@ -45,7 +40,14 @@ def find_runs(root: str | os.PathLike[str]) -> list[Path]:
     if not base.is_dir():
         return []
     runs = [p for p in base.iterdir() if p.is_dir() and is_run_dir(p)]
-    return sorted(runs, key=lambda p: ((p / "config.json").stat().st_mtime, p.name))
+    return sorted(runs, key=lambda p: (_created(p), p.name))
+
+
+def _created(run_dir: Path) -> float:
+    try:
+        return (run_dir / CONFIG).stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def latest_run(root: str | os.PathLike[str]) -> Path:
@@ -67,7 +69,7 @@ def summarise(run_dir: Path) -> RunSummary:
         epochs_done=epochs[-1].epoch if epochs else 0,
         epochs=started.epochs if started else None,
         best=_best(events),
-        started=started.time if started else (run_dir / "config.json").stat().st_mtime,
+        started=started.time if started else _created(run_dir),
     )
 
 
@@ -77,23 +79,18 @@ def current_session(events: list[Event]) -> list[Event]:
     return events[starts[-1]:] if starts else events
 
 
-def run_state(run_dir: Path, events: list[Event]) -> str:
+def run_state(run_dir: Path, events: list[Event]) -> RunState:
     """What the run is doing now, from its last events and whether its trainer is alive."""
     events = current_session(events)
     for event in reversed(events):
         if isinstance(event, Failed):
-            return "failed"
+            return RunState.FAILED
         if isinstance(event, Finished):
-            return "finished" if event.cause == "completed" else "stopped"
-    if not trainer_alive(run_dir):
-        return "interrupted"
+            return state_of_ending(event.cause)
+    if not is_locked(run_dir):
+        return RunState.INTERRUPTED
     pauses = [e for e in events if isinstance(e, Paused | Resumed)]
-    return "paused" if pauses and isinstance(pauses[-1], Paused) else "running"
-
-
-def trainer_alive(run_dir: Path) -> bool:
-    """True while a process holds the run's lock (it is training or starting to)."""
-    return is_locked(run_dir)
+    return RunState.PAUSED if pauses and isinstance(pauses[-1], Paused) else RunState.RUNNING
 
 
 def _best(events: list[Event]) -> str:

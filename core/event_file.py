@@ -54,6 +54,14 @@ class EventLogReader:
         self._offset = 0
         self._partial = b""
 
+    def skip_to_end(self) -> None:
+        """Start reading at the current end of the file (older events are not wanted)."""
+        try:
+            self._offset = self.path.stat().st_size
+        except FileNotFoundError:
+            self._offset = 0
+        self._partial = b""
+
     def read_new(self) -> list[Event]:
         """Complete new lines as events; unknown kinds and broken lines are skipped."""
         try:

@@ -1,8 +1,16 @@
-"""A whole run from a RunConfig: data, model, optimizer, callbacks, run directory, fit."""
+"""A whole run from a RunConfig: data, model, optimizer, callbacks, run directory, fit.
+
+A run starts in one of three ways, all ending in the same training code:
+- `run_training(config)`: a new run; everything is built and checked before its directory
+  is made, so bad input leaves nothing behind;
+- `train_prepared(run_dir)`: a new run whose directory and config.json another trainui
+  process made (the live view and `--detach` start their trainer this way);
+- `run_training(..., resume=run_dir)`: a run continued from its last checkpoint.
+"""
 
 from __future__ import annotations
 
-import json
+import errno
 import os
 import time
 import traceback
@@ -18,29 +26,34 @@ from torch.utils.data import DataLoader
 
 from . import seeding
 from .callbacks import Checkpointing, EarlyStopping, LRScheduling
-from .checkpoint import load_checkpoint, load_model_weights
+from .checkpoint import load_model_weights, load_resume_checkpoint, model_state_of
 from .config import RunConfig
 from .control import Control
 from .control_channel import ControlChannel
 from .data import DataSplits, load_dataset
 from .devices import resolve_device
-from .errors import TrainuiError
-from .event_log import EVENT_LOG, EventLogSink
+from .errors import TrainuiError, one_line
+from .event_file import EVENT_LOG, EventLogSink
 from .events import EventBus, Failed, Finished, RunStarted, Sink
 from .files import FileWriter
 from .history import History
 from .loop import fit
 from .models import build_model, parameter_count
 from .optim import build_optimizer, build_scheduler
-from .rundir import (
-    RunFilesSink,
+from .run_dir import (
+    CONFIG,
     RunLock,
+    check_run_dir,
     create_run_dir,
     new_run_name,
-    refuse_existing_run,
+    planned_run_dir,
+    read_config,
+    refuse_unusable,
 )
+from .run_files import RunFilesSink
+from .version import __version__
 
-VERSION = "0.1.0"
+LAST_CHECKPOINT = Path("checkpoints") / "last.pt"
 
 
 @dataclass
@@ -60,28 +73,65 @@ def run_training(
     control: Control | None = None,
     *,
     resume: str | os.PathLike[str] | None = None,
+    views: Sequence[Sink] = (),
 ) -> RunResult:
     """Train and evaluate as `config` says; every fact leaves through `sinks` as events.
+
+    `views` are sinks that only show the run (console lines, a live view): one that fails
+    is detached with a warning and training goes on, where a failing sink fails the run.
 
     With `resume=RUN_DIR`, the run's stored config is used instead and training continues
     from its `checkpoints/last.pt` (or from the start when none was written yet).
     Raises TrainuiError for bad input (after a `Failed` event); unexpected errors also
     emit `Failed` and write the traceback to `RUN_DIR/error.log` before propagating.
     """
+    start = _Start(config=config) if resume is None else _Start(run_dir=Path(resume),
+                                                                resume=True)
+    return _run(start, sinks, views, control)
+
+
+def train_prepared(
+    run_dir: str | os.PathLike[str], sinks: Sequence[Sink] = (), control: Control | None = None,
+    *, views: Sequence[Sink] = (),
+) -> RunResult:
+    """Train the new run whose directory and config.json another trainui process made."""
+    return _run(_Start(run_dir=Path(run_dir)), sinks, views, control)
+
+
+@dataclass
+class _Start:
+    """How this run starts: a new config, a prepared directory, or a resume."""
+
+    config: RunConfig | None = None
+    run_dir: Path | None = None
+    resume: bool = False
+
+
+def _run(start: _Start, sinks: Sequence[Sink], views: Sequence[Sink],
+         control: Control | None) -> RunResult:
     outcome = _Outcome()
     bus = EventBus([*sinks, outcome])
+    for view in views:
+        bus.subscribe(view, optional=True)
     try:
-        history = _train(config, bus, control or Control(), outcome,
-                         None if resume is None else Path(resume))
+        history = _train(start, bus, control or Control(), outcome)
     except TrainuiError as exc:
-        bus.emit(Failed(message=str(exc)))
+        bus.emit_final(Failed(message=str(exc)))
         raise
     except Exception as exc:
         log = _write_traceback(outcome.run_dir)
-        bus.emit(Failed(message=f"{type(exc).__name__}: {exc}" + (f" (see {log})" if log else "")))
+        bus.emit_final(Failed(message=failure_message(exc) + (f" (see {log})" if log else "")))
         raise
     assert outcome.run_dir is not None
     return RunResult(outcome.run_dir, history, outcome.metrics, outcome.cause, outcome.reason)
+
+
+def failure_message(exc: BaseException) -> str:
+    """One line for an unexpected error; a full disk says so."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        where = f" writing {exc.filename}" if exc.filename else ""
+        return f"disk full{where}: no space left on device"
+    return one_line(exc)
 
 
 class _Outcome:
@@ -95,28 +145,6 @@ class _Outcome:
     def __call__(self, event: object) -> None:
         if isinstance(event, Finished):
             self.metrics, self.cause, self.reason = event.metrics, event.cause, event.reason
-
-
-def _new_run_dir(config: RunConfig) -> Path:
-    """Create the folder and its config.json, once everything else has been checked."""
-    name = new_run_name(config.dataset, config.model)
-    run_dir = create_run_dir(config.run_dir, config.runs_root, name)
-    FileWriter(run_dir).write_json("config.json", config.to_dict())
-    return run_dir
-
-
-def _resume_point(run_dir: Path) -> tuple[RunConfig, dict[str, Any] | None]:
-    """The stored config and the last checkpoint (None when none was written)."""
-    config_path = run_dir / "config.json"
-    if not config_path.is_file():
-        raise TrainuiError(f"cannot resume {run_dir}: no config.json there (not a trainui run)")
-    try:
-        config = RunConfig.from_dict(json.loads(config_path.read_text())).validate()
-    except (ValueError, TypeError) as exc:
-        raise TrainuiError(f"cannot resume {run_dir}: config.json is unreadable ({exc})") from None
-    config.run_dir = str(run_dir)
-    last = run_dir / "checkpoints" / "last.pt"
-    return config, load_checkpoint(last) if last.exists() else None
 
 
 @dataclass
@@ -140,37 +168,52 @@ def _build(config: RunConfig, payload: dict[str, Any] | None, source: str) -> _P
     loaders = make_loaders(data, config, device)
     model = build_model(config.model, data.input_shape, data.num_classes).to(device)
     if payload is not None:
-        load_model_weights(model, payload["model_state_dict"], source, config.model)
+        load_model_weights(model, model_state_of(payload, source), source, config.model)
     optimizer = build_optimizer(model.parameters(), config)
     scheduler = build_scheduler(optimizer, config, len(loaders[0]))
     return _Parts(device, data, loaders, model, optimizer, scheduler)
 
 
-def _train(config: RunConfig, bus: EventBus, control: Control, outcome: _Outcome,
-           resume_dir: Path | None) -> History:
+def _open(start: _Start, outcome: _Outcome, cleanup: ExitStack) -> tuple[RunConfig, Any]:
+    """Check and lock an existing run directory; its config and last checkpoint."""
+    assert start.run_dir is not None
+    action = "resume" if start.resume else "train"
+    check_run_dir(start.run_dir, action)
+    cleanup.enter_context(RunLock(start.run_dir))
+    config = read_config(start.run_dir, action)
+    if not start.resume and (start.run_dir / EVENT_LOG).exists():
+        raise TrainuiError(f"run {start.run_dir} has started already (continue it with "
+                           f"--resume {start.run_dir})")
+    outcome.run_dir = start.run_dir
+    last = start.run_dir / LAST_CHECKPOINT
+    payload = load_resume_checkpoint(last) if start.resume and last.exists() else None
+    return config, payload
+
+
+def _train(start: _Start, bus: EventBus, control: Control, outcome: _Outcome) -> History:
     started = time.time()
     with ExitStack() as cleanup:
-        payload = None
-        if resume_dir is not None:
-            outcome.run_dir = resume_dir
-            cleanup.enter_context(RunLock(resume_dir))
-            config, payload = _resume_point(resume_dir)
+        if start.config is not None:
+            config, payload = start.config.check(), None
+            planned = planned_run_dir(config.run_dir, config.runs_root,
+                                      new_run_name(config.dataset, config.model))
+            refuse_unusable(planned)
         else:
-            config.validate()
-            if config.run_dir:
-                refuse_existing_run(Path(config.run_dir))
-        source = str(resume_dir / "checkpoints" / "last.pt") if resume_dir else ""
+            config, payload = _open(start, outcome, cleanup)
+        source = str(start.run_dir / LAST_CHECKPOINT) if start.run_dir is not None else ""
         parts = _build(config, payload, source)
-        if resume_dir is None:
-            outcome.run_dir = _new_run_dir(config)
+        if start.config is not None:
+            outcome.run_dir = create_run_dir(planned)
+            config.run_dir = str(outcome.run_dir)
+            FileWriter(outcome.run_dir).write_json(CONFIG, config.to_dict())
             cleanup.enter_context(RunLock(outcome.run_dir))
         run_dir = outcome.run_dir
+        assert run_dir is not None
         _subscribe_run_files(bus, run_dir, payload, cleanup)
         channel = _open_channel(run_dir, control)  # before RunStarted: watchers see it live
         if channel is not None:
             cleanup.callback(channel.close)
-        bus.emit(_run_started(config, run_dir, parts, len(parts.loaders[0]),
-                              payload["epoch"] if payload else 0))
+        bus.emit(_run_started(config, run_dir, parts, payload["epoch"] if payload else 0))
         return fit(
             parts.model, parts.loaders[0], parts.loaders[1], nn.CrossEntropyLoss(),
             parts.optimizer, epochs=config.epochs, device=parts.device,
@@ -206,7 +249,7 @@ def _callbacks(config: RunConfig, scheduler: Any, run_dir: Path) -> list[Any]:
     callbacks: list[Any] = [
         EarlyStopping(config.monitor, config.monitor_mode, config.patience, config.min_delta),
         Checkpointing(run_dir / "checkpoints", monitor=config.monitor, mode=config.monitor_mode,
-                      every_n_epochs=config.checkpoint_every,
+                      min_delta=config.min_delta, every_n_epochs=config.checkpoint_every,
                       final_weights=run_dir.resolve() / "final_model.pt"),
     ]
     if scheduler is not None:
@@ -241,8 +284,7 @@ def _seed_worker(worker_id: int) -> None:
     seeding.seed_everything(torch.initial_seed() % 2**32)
 
 
-def _run_started(config: RunConfig, run_dir: Path, parts: _Parts, steps_per_epoch: int,
-                 start_epoch: int) -> RunStarted:
+def _run_started(config: RunConfig, run_dir: Path, parts: _Parts, start_epoch: int) -> RunStarted:
     data = parts.data
     return RunStarted(
         run_name=run_dir.name, run_dir=str(run_dir), config=config.to_dict(),
@@ -250,7 +292,7 @@ def _run_started(config: RunConfig, run_dir: Path, parts: _Parts, steps_per_epoc
         parameter_count=parameter_count(parts.model),
         dataset_name=data.name, train_size=len(data.train), val_size=len(data.val),  # type: ignore[arg-type]
         test_size=len(data.test), class_names=list(data.class_names),  # type: ignore[arg-type]
-        epochs=config.epochs, steps_per_epoch=steps_per_epoch, start_epoch=start_epoch,
+        epochs=config.epochs, steps_per_epoch=len(parts.loaders[0]), start_epoch=start_epoch,
     )
 
 
@@ -262,7 +304,7 @@ def _metadata(config: RunConfig, data: DataSplits, started: float) -> dict[str, 
         "class_names": list(data.class_names),
         "num_classes": data.num_classes,
         "input_shape": list(data.input_shape),
-        "trainui_version": VERSION,
+        "trainui_version": __version__,
         "started_at": started,
     }
 

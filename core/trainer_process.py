@@ -1,0 +1,75 @@
+"""A headless trainer: log lines on stdout, signals that stop gracefully, an exit status.
+
+`trainui train --headless` runs it in its own process; the live view and `--detach` start
+it as a child, `python -m trainui.core.trainer_process RUN_DIR [--resume]`, on a run
+directory they prepared (or one to resume). The child never imports the UI.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import RunConfig
+from .console import ConsoleSink
+from .control import STOP_NOW, Control
+from .errors import report_error
+from .job import RunResult, run_training, train_prepared
+from .outcome import exit_code
+
+USAGE = "usage: python -m trainui.core.trainer_process RUN_DIR [--resume]"
+
+
+def install_stop_signals(control: Control) -> list[int]:
+    """First Ctrl+C/SIGTERM: save, stop at the next step and finish; a second Ctrl+C: stop
+    at once. Returns the list the handler appends each received signal to."""
+    received: list[int] = []
+
+    def handler(signum: int, _frame: object) -> None:
+        if received and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        received.append(signum)
+        control.request_save()
+        control.request_stop(STOP_NOW, source=signal.Signals(signum).name)
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return received
+
+
+def train_headless(config: RunConfig | None = None, *, run_dir: Path | None = None,
+                   resume: bool = False) -> int:
+    """Train a new run (`config`), a prepared `run_dir`, or resume `run_dir`; log lines on
+    stdout. Returns the exit status: 0, 1 for a failed run, 130/143 after SIGINT/SIGTERM."""
+    control = Control()
+    received = install_stop_signals(control)
+    console = ConsoleSink()
+    result: RunResult
+    if config is not None:
+        result = run_training(config, control=control, views=[console])
+    elif resume:
+        result = run_training(RunConfig(), control=control, resume=run_dir, views=[console])
+    else:
+        assert run_dir is not None
+        result = train_prepared(run_dir, control=control, views=[console])
+    return exit_code(result.cause, signal_number=received[0] if received else None)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the trainer child process."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    resume = "--resume" in args
+    paths = [arg for arg in args if arg != "--resume"]
+    if len(paths) != 1:
+        print(USAGE, file=sys.stderr)
+        return 2
+    try:
+        return train_headless(run_dir=Path(paths[0]), resume=resume)
+    except (Exception, KeyboardInterrupt) as exc:  # the one place errors become a line
+        return report_error(exc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
