@@ -95,6 +95,7 @@ def synthetic(samples: int, seed: int) -> tuple[Any, Any]:
 
 def _setup(args: argparse.Namespace, seed: int = 0) -> tuple[Any, Any, Any, Any]:
     import torch
+
     from trainui.core.models import build_model
 
     torch.manual_seed(seed)
@@ -143,6 +144,7 @@ def run_fit(args: argparse.Namespace, train: Any = None,
     """trainui.core.fit, amp=bf16, no callbacks; epoch ends from EpochEnded."""
     from loops import EpochEnds
     from torch import nn
+
     from trainui.core import fit
     from trainui.core.events import EpochEnded
 

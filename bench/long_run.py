@@ -89,6 +89,7 @@ def charts_part(checkpoints: list[int]) -> dict[str, Any]:
     """
     try:
         from textual.app import App, ComposeResult
+
         from trainui.tui.accuracy_chart import AccuracyChart
         from trainui.tui.loss_chart import LossChart
     except ImportError as exc:
@@ -162,8 +163,8 @@ def _feed(loss: Any, accuracy: Any, first: int, last: int) -> None:
             batch = []
         if step % STEPS_PER_EPOCH == 0:
             epoch = step // STEPS_PER_EPOCH
-            event = EpochEnded(epoch=epoch, epochs=0, train_loss=value, train_accuracy=0.9,
-                               val_loss=value, val_accuracy=0.88, lr=1e-3, epoch_time=1.0,
+            event = EpochEnded(epoch=epoch, epochs=0, train_loss=value, train_acc=0.9,
+                               val_loss=value, val_acc=0.88, lr=1e-3, epoch_time=1.0,
                                samples_per_second=1.0, global_step=step)
             loss.take(event)
             accuracy.take(event)

@@ -26,6 +26,7 @@ def workload() -> tuple[Any, Any, Any, Any, Any]:
     import torch
     from torch import nn
     from torch.utils.data import DataLoader
+
     from trainui.core import seeding
     from trainui.core.data import load_dataset
     from trainui.core.models import build_model
@@ -92,7 +93,7 @@ class EpochTimes:
             self.train_seconds.append(self.train_size / event.samples_per_second)
             self.epoch_seconds.append(event.epoch_time)
             self.steps = event.global_step
-            self.val_acc = event.val_accuracy
+            self.val_acc = event.val_acc
             self.ends.mark()
 
 
@@ -115,7 +116,7 @@ def run_cli(epochs: int) -> Result:
     """
     from trainui.core.config import RunConfig
     from trainui.core.console import ConsoleSink
-    from trainui.core.run import run_training
+    from trainui.core.job import run_training
 
     with tempfile.TemporaryDirectory() as tmp:
         config = RunConfig(epochs=epochs, patience=epochs, scheduler="none",

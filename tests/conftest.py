@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,3 +72,51 @@ def trained_runs(
     finally:
         os.close(stdin)
         os.close(terminal)
+
+
+class Processes:
+    """The processes a test starts. At teardown every one still alive is killed, and so is
+    any trainer still holding a run directory the test named (a trainer that the live view
+    starts runs in its own session, so it outlives its parent by design)."""
+
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen[Any]] = []
+        self.run_dirs: list[Path] = []
+
+    def popen(self, args: Sequence[object], **kwargs: Any) -> subprocess.Popen[Any]:
+        """subprocess.Popen, remembered for teardown."""
+        process: subprocess.Popen[Any] = subprocess.Popen([str(a) for a in args], **kwargs)
+        self.started.append(process)
+        return process
+
+    def trainui(self, args: Sequence[object], **kwargs: Any) -> subprocess.Popen[Any]:
+        """`python -m trainui.tui.cli ARGS`, remembered for teardown."""
+        return self.popen([sys.executable, "-m", "trainui.tui.cli", *args], **kwargs)
+
+    def own_run(self, run_dir: Path) -> Path:
+        """Kill whichever process trains `run_dir` at teardown."""
+        self.run_dirs.append(run_dir)
+        return run_dir
+
+    def close(self) -> None:
+        from trainui.core.run_dir import lock_holder
+
+        for process in self.started:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+        for run_dir in self.run_dirs:
+            pid = lock_holder(run_dir)
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    """Start processes through this; whatever is left running is killed afterwards."""
+    tracker = Processes()
+    try:
+        yield tracker
+    finally:
+        tracker.close()

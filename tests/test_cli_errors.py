@@ -24,6 +24,7 @@ import torch
 
 from trainui.core.errors import TrainuiError
 from trainui.core.models import mlp
+from trainui.core.outcome import ExitCode
 from trainui.tui import cli, commands
 
 FACTORIES = "trainui_test_factories"
@@ -42,7 +43,7 @@ TRAIN = ["--headless", "--epochs", "1"]
 FORK_SERVER = """
 import json, os, runpy, sys, traceback
 import sklearn.datasets, sklearn.metrics, sklearn.model_selection
-import trainui.core.eval_checkpoint, trainui.core.run
+import trainui.core.eval_checkpoint, trainui.core.job
 
 
 def run_case(case):
@@ -209,7 +210,7 @@ def test_bad_input_is_one_line(case, outcomes, scratch):
     assert result.stderr.endswith("\n") and len(result.stderr.splitlines()) == 1, result.stderr
     assert result.stderr.startswith("trainui: error: ")
     assert fragment in result.stderr
-    assert result.returncode == cli.EXIT_USAGE, result.stderr  # not 1: an unexpected error
+    assert result.returncode == ExitCode.USAGE, result.stderr  # not 1: an unexpected error
     assert not (scratch / "runs" / case / "checkpoints").exists()
 
 
@@ -245,12 +246,12 @@ def test_forked_cases_match_fresh_processes(outcomes, scratch, trainui_cli,
 ], ids=["trainui-error", "unexpected-error"])
 def test_multiline_messages_become_one_line(monkeypatch, capsys, error):
     """User code and torch raise multi-line messages; stderr still gets a single line."""
-    def fail(_args: object, _argv: object) -> int:
+    def fail(_args: object) -> int:
         raise error
 
     monkeypatch.setattr(commands, "train", fail)
     code = cli.main(["--headless", "--epochs", "1"])
     stderr = capsys.readouterr().err
-    assert code == (cli.EXIT_USAGE if isinstance(error, TrainuiError) else cli.EXIT_FAILED)
+    assert code == (ExitCode.USAGE if isinstance(error, TrainuiError) else ExitCode.FAILED)
     assert len(stderr.splitlines()) == 1 and stderr.startswith("trainui: error: ")
     assert "second line" in stderr or "got (3, 32, 32)" in stderr

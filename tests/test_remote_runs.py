@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from trainui.core.control_channel import send_request
-from trainui.core.event_log import read_events
+from trainui.core.event_file import read_events
 from trainui.core.events import (
     CheckpointSaved,
     Event,
@@ -196,7 +196,7 @@ def test_a_closed_stdout_does_not_stop_training(tmp_path: Path) -> None:
 
 def test_state_of_a_resumed_run_ignores_its_earlier_ending(tmp_path: Path) -> None:
     from trainui.core.events import Finished as Done
-    from trainui.core.runs import run_state
+    from trainui.core.run_index import run_state
 
     started = RunStarted(run_name="r", run_dir=str(tmp_path), config={}, device="cpu",
                          model_name="cnn", parameter_count=1, dataset_name="digits",

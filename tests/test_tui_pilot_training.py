@@ -11,7 +11,7 @@ import pytest
 from trainui.core import events as ev
 from trainui.core.config import RunConfig
 from trainui.core.control import Control
-from trainui.core.run import run_training
+from trainui.core.job import run_training
 from trainui.tui.app import TrainApp
 from trainui.tui.final_report import FinalReport
 from trainui.tui.header import RunHeader

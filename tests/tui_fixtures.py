@@ -1,16 +1,19 @@
-"""A deterministic recorded event stream (digits, MLP) and a fake job that replays it.
+"""The recorded event stream of a real run (digits, MLP) and a fake job that replays it.
 
-Every timestamp is fixed, so snapshots of the app fed with these events, and a clock
-pinned just after the last event, look the same on every machine.
+The recording (tests/data/recorded_run.jsonl, made by tests/record_run.py) has fixed
+timestamps, so snapshots of the app fed with it, and a clock pinned just after the last
+event, look the same on every machine. A few synthetic helpers serve unit tests.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import math
 import threading
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from trainui.core import events as ev
@@ -22,9 +25,6 @@ BATCH = 64
 EPOCH_SECONDS = 3.0
 CLASSES = [str(digit) for digit in range(10)]
 TRAIN_ACC = [0.52, 0.83, 0.90, 0.93, 0.95, 0.96, 0.965]
-VAL_LOSS = [0.92, 0.41, 0.43, 0.44, 0.45, 0.46, 0.44]
-LAST_EPOCH = 7
-BEST_EPOCH = 2
 
 
 def step_loss(step: int) -> float:
@@ -37,16 +37,6 @@ def at(epoch: int, step: int) -> float:
     return START + 0.5 + (epoch - 1) * EPOCH_SECONDS + step * (EPOCH_SECONDS - 0.4) / STEPS
 
 
-def run_started() -> ev.RunStarted:
-    """The first event of the recorded run."""
-    return ev.RunStarted(
-        time=START, run_name="digits-mlp-demo", run_dir="runs/digits-mlp-demo",
-        config={"epochs": EPOCHS, "batch_size": BATCH, "lr": 1e-3}, device="cpu",
-        model_name="mlp", parameter_count=9_610, dataset_name="digits", train_size=1_257,
-        val_size=180, test_size=360, class_names=CLASSES, epochs=EPOCHS, steps_per_epoch=STEPS,
-    )  # fmt: skip
-
-
 def progress(epoch: int, step: int, lr: float) -> ev.Progress:
     """Progress after `step` steps of `epoch`, carrying the five step losses since the last."""
     global_step = (epoch - 1) * STEPS + step
@@ -54,91 +44,50 @@ def progress(epoch: int, step: int, lr: float) -> ev.Progress:
     return ev.Progress(
         time=at(epoch, step), epoch=epoch, epochs=EPOCHS, step=step, steps_per_epoch=STEPS,
         global_step=global_step, train_loss=sum(loss for _, loss in losses) / 5,
-        train_accuracy=TRAIN_ACC[epoch - 1] - 0.02, samples_per_second=1_812.5, lr=lr,
+        train_acc=TRAIN_ACC[epoch - 1] - 0.02, samples_per_second=1_812.5, lr=lr,
         step_losses=losses,
     )  # fmt: skip
 
 
-def epoch_events(epoch: int, lr: float) -> list[ev.Event]:
-    """An epoch's progress, its end, early stopping and checkpoint events."""
-    out: list[ev.Event] = [progress(epoch, step, lr) for step in (5, 10, 15, 20)]
-    end, global_step = at(epoch, STEPS) + 0.4, epoch * STEPS
-    best = min(VAL_LOSS[:epoch])
-    best_epoch = VAL_LOSS.index(best) + 1
-    out.append(ev.EpochEnded(
-        time=end, epoch=epoch, epochs=EPOCHS, train_loss=step_loss(global_step) + 0.05,
-        train_accuracy=TRAIN_ACC[epoch - 1], val_loss=VAL_LOSS[epoch - 1],
-        val_accuracy=TRAIN_ACC[epoch - 1] - 0.03, lr=lr, epoch_time=EPOCH_SECONDS,
-        samples_per_second=1_812.5, global_step=global_step,
-    ))  # fmt: skip
-    out.append(ev.EarlyStoppingUpdated(
-        time=end, epoch=epoch, monitor="val_loss", mode="min", value=VAL_LOSS[epoch - 1],
-        best=best, best_epoch=best_epoch, wait_count=epoch - best_epoch, patience=5,
-        improved=best_epoch == epoch,
-    ))  # fmt: skip
-    if best_epoch == epoch:
-        out.append(ev.CheckpointSaved(
-            time=end, path="runs/digits-mlp-demo/checkpoints/best.pt", reason="best",
-            epoch=epoch, global_step=global_step, monitor="val_loss", value=best,
-        ))  # fmt: skip
-    return out
+RECORDING = Path(__file__).resolve().parent / "data" / "recorded_run.jsonl"
 
 
-def lr_at(epoch: int) -> float:
-    """StepLR halving after epoch 2."""
-    return 1e-3 if epoch <= 2 else 5e-4
+@functools.cache
+def recorded_events() -> tuple[ev.Event, ...]:
+    """The real run recorded by tests/record_run.py (times rebased to START)."""
+    lines = RECORDING.read_text().splitlines()
+    events = [ev.event_from_dict(json.loads(line)) for line in lines]
+    assert all(event is not None for event in events), "the recording no longer parses"
+    return tuple(event for event in events if event is not None)
+
+
+def _pause_index() -> int:
+    return next(i for i, e in enumerate(recorded_events()) if isinstance(e, ev.Paused))
+
+
+def _save_index() -> int:
+    return next(i for i, e in enumerate(recorded_events())
+                if isinstance(e, ev.CheckpointSaved) and e.reason == "requested")
 
 
 def running_events() -> list[ev.Event]:
-    """Three full epochs, an LR change, a periodic save and part of epoch 4."""
-    out: list[ev.Event] = [run_started()]
-    for epoch in (1, 2, 3):
-        out += epoch_events(epoch, lr_at(epoch))
-        if epoch == 2:
-            out.append(ev.LRChanged(
-                time=at(2, STEPS) + 0.45, epoch=2, global_step=2 * STEPS, old_lr=1e-3,
-                new_lr=5e-4, scheduler="StepLR",
-            ))  # fmt: skip
-    out.append(ev.CheckpointSaved(
-        time=at(3, STEPS) + 0.5, path="runs/digits-mlp-demo/checkpoints/last.pt",
-        reason="periodic", epoch=3, global_step=3 * STEPS,
-    ))  # fmt: skip
-    out += [progress(4, step, lr_at(4)) for step in (5, 10)]
-    return out
+    """Three epochs with LR changes and checkpoints, and part of epoch 4."""
+    return list(recorded_events()[:_save_index() - 1])
 
 
 def paused_events() -> list[ev.Event]:
-    """The running stream, then a pause at step 10 of epoch 4."""
-    return [*running_events(), ev.Paused(time=at(4, 10) + 0.1, epoch=4, global_step=3 * STEPS + 10)]
+    """The running stream, then a save on request and a pause in epoch 4."""
+    return list(recorded_events()[:_pause_index() + 1])
 
 
 def finished_tail() -> list[ev.Event]:
-    """After the pause: resume, epochs 4-7, early stop, test evaluation, Finished."""
-    resume_time = at(4, 10) + 5.1
-    resumed = ev.Resumed(time=resume_time, epoch=4, global_step=70, paused_seconds=5.0)
-    out: list[ev.Event] = [resumed]
-    for epoch in range(4, LAST_EPOCH + 1):
-        out += [event for event in epoch_events(epoch, lr_at(epoch)) if event.time > resume_time]
-    stop, last = at(LAST_EPOCH, STEPS) + 0.6, LAST_EPOCH * STEPS
-    reason = "no improvement in val_loss for 5 epochs (best 0.4100 at epoch 2)"
-    metrics = digits_metrics()
-    out += [
-        ev.TrainingStopped(time=stop, epoch=LAST_EPOCH, global_step=last, cause="early_stopping",
-                           reason=reason),
-        ev.EvaluationFinished(time=stop + 0.3, split="test", weights="best", metrics=metrics),
-        ev.Finished(
-            time=stop + 0.4, cause="early_stopping", reason=reason, epochs_completed=LAST_EPOCH,
-            global_step=last, elapsed=stop + 0.4 - START, metrics=metrics,
-            confusion_matrix=CONFUSION, class_names=CLASSES, best_monitor="val_loss",
-            best_value=0.41, best_epoch=BEST_EPOCH,
-        ),
-    ]  # fmt: skip
-    return out
+    """After the pause: resume, the remaining epochs, test evaluation, Finished."""
+    return list(recorded_events()[_pause_index() + 1:])
 
 
 def finished_events() -> list[ev.Event]:
     """The whole recorded run, from RunStarted to Finished."""
-    return [*paused_events(), *finished_tail()]
+    return list(recorded_events())
 
 
 CONFUSION = [

@@ -7,9 +7,9 @@ from functools import singledispatchmethod
 from textual_plotext import Plot
 
 from trainui.core import events as ev
+from trainui.core.series import BoundedSeries
 
 from .chart import EventChart, legend_entry, nice_ticks, rgb, tick_label
-from .series import BoundedSeries
 
 
 class AccuracyChart(EventChart):
@@ -26,8 +26,8 @@ class AccuracyChart(EventChart):
 
     @take.register
     def _(self, event: ev.EpochEnded) -> None:
-        self.train.append(event.epoch, 100 * event.train_accuracy)
-        self.val.append(event.epoch, 100 * event.val_accuracy)
+        self.train.append(event.epoch, 100 * event.train_acc)
+        self.val.append(event.epoch, 100 * event.val_acc)
         self.mark_dirty()
 
     def plot(self, plt: Plot, colors: dict[str, str]) -> None:
@@ -39,7 +39,7 @@ class AccuracyChart(EventChart):
             plt.plot(xs, ys, color=rgb(colors[color]), marker="braille")
             plt.scatter(xs, ys, color=rgb(colors[color]), marker=marker)
         ticks = nice_ticks(1, self.train.last[0] if self.train.last else 1)
-        plt.xticks(ticks, [tick_label(tick) for tick in ticks])
+        plt.xticks([float(t) for t in ticks], [tick_label(tick) for tick in ticks])
 
     def legend(self, colors: dict[str, str]) -> str:
         """Accuracy, then train and val entries (or when data will come)."""

@@ -1,45 +1,46 @@
-"""The Textual app: composes the panels, routes core events to them and keys to Control."""
+"""The Textual app: composes the panels, routes core events to them and keys to a Controller.
+
+Everything else lives where it belongs: when to repaint (redraw.py), what q and Ctrl+C do
+(quitting.py), the keys and their help (keys.py), the terminal and signals (terminal.py).
+"""
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable
 
 from textual.app import App, ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.theme import Theme
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer
 
-from trainui.core.control import STOP_AFTER_EPOCH, STOP_NOW, Control
+from trainui.core.control import STOP_AFTER_EPOCH, STOP_NOW, Controller
 from trainui.core.events import Event, Failed, Finished, Sink
+from trainui.core.outcome import ExitCode, StopCause
 
 from .accuracy_chart import AccuracyChart
-from .early_stopping import EarlyStoppingPanel
-from .event_log import EventLog
+from .early_stopping_panel import EarlyStoppingPanel
 from .final_report import FinalReport
 from .header import RunHeader
 from .help_screen import HelpScreen
+from .keys import RUN_ACTIONS, bindings
+from .log_panel import EventLog
 from .loss_chart import LossChart
 from .lr_panel import LearningRatePanel
 from .messages import JobEnded, TrainingEvent, TrainingProgress, event_message
 from .panel import EventPanel
 from .progress import ProgressPanel
 from .quit_screen import ConfirmQuitScreen
+from .quitting import QuitAction, ViewState, on_interrupt, on_quit_key, view_exit_code
+from .redraw import CHART_RATE, REFRESH_RATE, RedrawSchedule
 from .size_guard import MIN_HEIGHT, MIN_WIDTH, TooSmall
 from .terminal import detach_from_terminal, watch_terminal
 from .theming import next_theme, textual_themes
 
 Job = Callable[[Sink], object]
-EXIT_FINISHED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143
-RUN_ACTIONS = ("toggle_pause", "save", "finish_epoch")
-CHART_RATE = 1.0
-"""Default redraws per second, at most, of the charts and the event log. A chart redraw costs
-~15 ms of the interpreter the training thread shares and re-sends the whole chart area
-(~10 KB for both charts at 120x40); a new log line scrolls, so re-sends, the whole log."""
+"""Feeds every event of a run to the sink it is given and returns when the run ended."""
 
 
 def run_job(job: Job, sink: Sink) -> str | None:
@@ -59,24 +60,15 @@ class TrainApp(App[None]):
     ENABLE_COMMAND_PALETTE = False
     HORIZONTAL_BREAKPOINTS = [(0, "-too-narrow"), (MIN_WIDTH, "-narrow"), (100, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-too-short"), (MIN_HEIGHT, "-short"), (32, "-tall")]
-    BINDINGS = [
-        Binding("p", "toggle_pause", "Pause/Resume"),
-        Binding("space", "toggle_pause", "Pause/Resume", show=False),
-        Binding("s", "save", "Save"),
-        Binding("e", "finish_epoch", "End after epoch"),
-        Binding("t", "next_theme", "Theme"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "request_quit", "Quit"),
-        Binding("ctrl+c", "interrupt", "Stop", show=False, priority=True),
-    ]
+    BINDINGS = bindings()
 
     def __init__(
         self,
         job: Job,
-        control: Control,
+        control: Controller,
         *,
         theme: str = "dark",
-        refresh_rate: float = 4.0,
+        refresh_rate: float = REFRESH_RATE,
         clock: Callable[[], float] = time.time,
         watching: bool = False,
         chart_rate: float = CHART_RATE,
@@ -85,24 +77,20 @@ class TrainApp(App[None]):
             raise ValueError("refresh_rate and chart_rate must be positive")
         super().__init__()
         self._job, self._control, self._clock = job, control, clock
-        self._refresh_rate = refresh_rate
-        self._slow_interval = 1 / min(chart_rate, refresh_rate)
-        self._slow_drawn_at = -math.inf
+        self._refresh_rate, self._chart_rate = refresh_rate, chart_rate
         self._panels: list[EventPanel] = []
-        self._text_panels: list[EventPanel] = []
-        self._slow_panels: list[EventPanel] = []
-        """Charts and the event log: flushed at most chart_rate times a second."""
+        self._redraw: RedrawSchedule | None = None
         self._loss_chart: LossChart | None = None
         self._lr_panel: LearningRatePanel | None = None
         self._body: Widget | None = None
-        self.outcome: int | None = None
-        """EXIT_FINISHED or EXIT_FAILED once the run is over."""
+        self.outcome: ExitCode | None = None
+        """The run's exit status once it is over."""
         self.job_running = True
-        self.interrupted = False
+        self.interrupted_with: ExitCode | None = None
+        """Set by Ctrl+C (130) or SIGTERM (143): the view's exit status."""
         self._quit_when_done = False
         self.watching = watching
         """Watching another process's run: quitting leaves its training alone."""
-        self.interrupt_code = EXIT_INTERRUPTED
         self.terminal_lost = False
         """The terminal went away (SSH drop): the app closed, training goes on."""
         for bundled in textual_themes():
@@ -110,11 +98,9 @@ class TrainApp(App[None]):
         self.theme = theme
 
     @property
-    def exit_code(self) -> int:
-        """130 after Ctrl+C, else 1 for a failed run and 0 for a finished one."""
-        if self.interrupted:
-            return self.interrupt_code
-        return EXIT_FINISHED if self.outcome is None else self.outcome
+    def exit_code(self) -> ExitCode:
+        """130/143 after Ctrl+C/SIGTERM, else the run's outcome (0 while it runs)."""
+        return view_exit_code(self.outcome, self.interrupted_with)
 
     def compose(self) -> ComposeResult:
         yield TooSmall()
@@ -133,14 +119,14 @@ class TrainApp(App[None]):
         yield Footer()
 
     def on_ready(self) -> None:
-        """Once every panel is mounted: start the redraw timer and the training thread."""
+        """Once every panel is mounted: start the redraw timer and the job's thread."""
         self._panels = [widget for widget in self.query("*") if isinstance(widget, EventPanel)]
-        self._text_panels = [panel for panel in self._panels if not panel.slow]
-        self._slow_panels = [panel for panel in self._panels if panel.slow]
+        self._redraw = RedrawSchedule(self._panels, refresh_rate=self._refresh_rate,
+                                      chart_rate=self._chart_rate)
         self._loss_chart = self.query_one(LossChart)
         self._lr_panel = self.query_one(LearningRatePanel)
         self._body = self.query_one("#body")
-        self.set_interval(1 / self._refresh_rate, self._tick)
+        self.set_interval(self._redraw.tick_interval, self._tick)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         watch_terminal(self, self._lose_terminal, self._terminate, self.action_interrupt)
         # A daemon thread, not a Textual worker: a second Ctrl+C must not wait for it.
@@ -148,7 +134,7 @@ class TrainApp(App[None]):
 
     def _terminate(self) -> None:
         """SIGTERM: stop gracefully, save, and quit with the conventional code."""
-        self.interrupt_code = EXIT_TERMINATED
+        self.interrupted_with = ExitCode.TERMINATED
         self.action_interrupt()
 
     def _lose_terminal(self) -> None:
@@ -156,7 +142,7 @@ class TrainApp(App[None]):
         if not self.terminal_lost:
             self.terminal_lost = True
             detach_from_terminal()
-            self.exit(return_code=EXIT_FINISHED)
+            self.exit(return_code=ExitCode.OK)
 
     def _run_job(self) -> None:
         error = run_job(self._job, self._post_event)
@@ -167,33 +153,22 @@ class TrainApp(App[None]):
 
     def flush_panels(self) -> None:
         """Redraw every panel whose state changed, charts and log included, now."""
-        if self.exiting:
-            return  # widgets are being removed: nothing to draw into
-        with self.batch_update():
-            for panel in self._text_panels:
-                panel.flush()
-            self._flush_slow()
+        self._flush_panels(now=True)
 
     def _tick(self) -> None:
-        """The throttled tick: text panels that changed; charts and log at most every
-        1/chart_rate seconds (and only those with new data)."""
-        if self.exiting:
-            return
-        with self.batch_update():
-            for panel in self._text_panels:
-                panel.flush()
-            if time.monotonic() - self._slow_drawn_at >= self._slow_interval:
-                self._flush_slow()
+        self._flush_panels(now=False)
 
-    def _flush_slow(self) -> None:
-        # A list, not a generator: every slow panel with new data redraws in the same frame.
-        if any([panel.flush() for panel in self._slow_panels]):
-            self._slow_drawn_at = time.monotonic()
+    def _flush_panels(self, *, now: bool) -> None:
+        if self.exiting or self._redraw is None:
+            return  # widgets are being removed: nothing to draw into
+        with self.batch_update():
+            self._redraw.flush(now=now)
 
     @property
     def exiting(self) -> bool:
-        """True once the app is closing: the training thread may still post a message or two."""
-        return self.return_code is not None or self._body is None or not self._body.is_attached
+        """True once the app is closing: the job's thread may still post a message or two."""
+        return (self.return_code is not None or not self.is_running or self._body is None
+                or not self._body.is_attached)
 
     def on_training_event(self, message: TrainingEvent) -> None:
         """Route a core event to every panel; end the run on Finished or Failed."""
@@ -201,11 +176,10 @@ class TrainApp(App[None]):
             return
         self._route(message.event)
         if isinstance(message.event, Finished):
-            # As headless: a run stopped by a non-finite loss did not succeed.
-            failed = message.event.cause == "non_finite_loss"
-            self._end_run(EXIT_FAILED if failed else EXIT_FINISHED)
+            succeeded = StopCause(message.event.cause).succeeded
+            self._end_run(ExitCode.OK if succeeded else ExitCode.FAILED)
         elif isinstance(message.event, Failed):
-            self._end_run(EXIT_FAILED)
+            self._end_run(ExitCode.FAILED)
 
     def on_training_progress(self, message: TrainingProgress) -> None:
         """Route progress, with every step loss since the last one drawn."""
@@ -217,14 +191,14 @@ class TrainApp(App[None]):
         self._route(message.event)
 
     def on_job_ended(self, message: JobEnded) -> None:
-        """The training thread returned: show an unreported error; quit if asked to."""
+        """The job's thread returned: show an unreported error; quit if asked to."""
         self.job_running = False
         if self.exiting:
             return
         if self.outcome is None:  # the job died without saying why (or raised before Failed)
             reason = message.error or "the training job ended without a result"
             self._route(Failed(message=reason, time=self._clock()))
-            self._end_run(EXIT_FAILED)
+            self._end_run(ExitCode.FAILED)
         if self._quit_when_done:
             self.exit(return_code=self.exit_code)
 
@@ -232,7 +206,7 @@ class TrainApp(App[None]):
         for panel in self._panels:
             panel.take(event)
 
-    def _end_run(self, outcome: int) -> None:
+    def _end_run(self, outcome: ExitCode) -> None:
         self.outcome = outcome
         self.query_one("#main", ContentSwitcher).current = "report"
         self.query_one("#body").add_class("-over")
@@ -270,13 +244,18 @@ class TrainApp(App[None]):
 
     def action_help(self) -> None:
         """Show the keys."""
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(self.watching))
+
+    def _view_state(self) -> ViewState:
+        return ViewState(training=self.job_running and not self.watching,
+                         stopping=self._quit_when_done)
 
     def action_request_quit(self) -> None:
         """Quit; while training runs, ask first (a watcher just leaves)."""
-        if not self.job_running or self.watching:
+        action = on_quit_key(self._view_state())
+        if action is QuitAction.EXIT:
             self.exit(return_code=self.exit_code)
-        elif self._quit_when_done:
+        elif action is QuitAction.ALREADY_STOPPING:
             self.notify("Stopping: quitting once the checkpoint is saved (Ctrl+C quits at once)")
         else:
             self.push_screen(ConfirmQuitScreen(), self._quit_answered)
@@ -287,13 +266,14 @@ class TrainApp(App[None]):
 
     def action_interrupt(self) -> None:
         """First Ctrl+C stops gracefully and quits when saved; the second quits at once."""
-        if not self.job_running or self.watching:
+        action = on_interrupt(self._view_state())
+        if action is QuitAction.EXIT:
+            if self._quit_when_done and self.interrupted_with is None:
+                self.interrupted_with = ExitCode.INTERRUPTED
             self.exit(return_code=self.exit_code)
             return
-        if self.interrupted:
-            self.exit(return_code=EXIT_INTERRUPTED)
-            return
-        self.interrupted = True
+        if self.interrupted_with is None:
+            self.interrupted_with = ExitCode.INTERRUPTED
         self._stop_and_quit()
         self.notify("Stopping gracefully; press Ctrl+C again to quit at once", severity="warning")
 
@@ -316,27 +296,22 @@ class TrainApp(App[None]):
 
 def run_app(
     job: Job,
-    control: Control,
+    control: Controller,
     *,
     theme: str = "dark",
-    refresh_rate: float = 4.0,
+    refresh_rate: float = REFRESH_RATE,
     watching: bool = False,
     chart_rate: float = CHART_RATE,
 ) -> tuple[int, bool]:
-    """Run the Textual app; `job(sink)` runs the whole training on a worker thread.
+    """Run the Textual app; `job(sink)` feeds it a run's events on a thread of its own.
 
-    It calls sink(event) for every event and returns after emitting Finished or Failed.
-    Returns the process exit code (0 finished, 1 failed, 130 interrupted by Ctrl+C) and
+    `job` calls sink(event) for every event and returns once the run ended (Finished or
+    Failed): following a run directory (`trainui.tui.watch.follow`) or training in this
+    process. Returns the exit status (0 finished, 1 failed, 130 Ctrl+C, 143 SIGTERM) and
     whether the terminal went away while the job was still running.
     """
-    app = TrainApp(
-        job,
-        control,
-        theme=theme,
-        refresh_rate=refresh_rate,
-        watching=watching,
-        chart_rate=chart_rate,
-    )
+    app = TrainApp(job, control, theme=theme, refresh_rate=refresh_rate, watching=watching,
+                   chart_rate=chart_rate)
     app.run()
     code = app.return_code if app.return_code is not None else app.exit_code
     return code, app.terminal_lost

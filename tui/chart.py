@@ -9,8 +9,9 @@ from textual import events
 from textual.app import RenderResult
 from textual_plotext import Plot, PlotextPlot
 
+from trainui.core.series import downsample
+
 from .panel import EventPanel
-from .series import downsample
 from .theming import chart_colors
 
 

@@ -1,84 +1,110 @@
 """The `trainui` command line.
 
 Imports stay light at module level: `trainui --help` must answer without importing torch.
-Bad input becomes one line on stderr and a non-zero exit, never a traceback.
+The train flags are generated from `RunConfig`'s fields, so each has one default, one check
+and one help text. Bad input becomes one line on stderr and exit status 2, never a
+traceback (`--debug` or TRAINUI_DEBUG=1 adds the traceback of an unexpected error).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import sys
-from collections.abc import Sequence
+import typing
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-EXIT_USAGE = 2
-EXIT_FAILED = 1
-EXIT_INTERRUPTED = 130
 COMMANDS = ("train", "eval", "runs", "watch")
+REFRESH_RATE = 2.0
+"""Screen updates per second at most, by default."""
 
 
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are a single line."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"trainui: error: {message}\n")
+        self.exit(2, f"trainui: error: {message}\n")
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer > 0."""
-    value = _number(text, int, "an integer")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+def _config_type(name: str, kind: type) -> Callable[[str], Any]:
+    """argparse type for a config field: parse `kind`, then apply the field's own check."""
+    from trainui.core.config import check_value
+
+    what = {int: "an integer", float: "a number"}.get(kind)
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        problem = check_value(name, value)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    parse.__name__ = kind.__name__  # what argparse names in its own messages
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    value = _number(text, int, "an integer")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
-    return value
-
-
-def seed_int(text: str) -> int:
-    """argparse type: a seed torch accepts (0 <= seed < 2**63)."""
-    value = _number(text, int, "an integer")
-    if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 2**63-1, got {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    value = _number(text, float, "a number")
+def rate(text: str) -> float:
+    """argparse type: screen updates per second, a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
 
 
-def non_negative_float(text: str) -> float:
-    """argparse type: a finite number >= 0."""
-    value = _number(text, float, "a number")
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
-    return value
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per command-line field of RunConfig, grouped, with its default shown."""
+    from trainui.core.config import RunConfig
+
+    defaults = RunConfig()
+    hints = typing.get_type_hints(RunConfig)
+    groups: dict[str, Any] = {}
+    for spec in dataclasses.fields(RunConfig):
+        meta = spec.metadata
+        if not meta.get("flag"):
+            continue
+        group = groups.get(meta["group"]) or groups.setdefault(
+            meta["group"], parser.add_argument_group(meta["group"]))
+        flag = "--" + spec.name.replace("_", "-")
+        default = getattr(defaults, spec.name)
+        kind = next(t for t in (typing.get_args(hints[spec.name]) or (hints[spec.name],))
+                    if t is not type(None))
+        if kind is bool:
+            group.add_argument(flag, action="store_true", help=meta["help"])
+            continue
+        shown = "" if default is None else f" (default {default})"
+        group.add_argument(
+            flag, default=default, help=meta["help"] + shown, metavar=meta["metavar"],
+            choices=meta["choices"],
+            type=None if meta["choices"] or kind is str else _config_type(spec.name, kind),
+        )
 
 
-def _number(text: str, kind: type, what: str) -> Any:
-    try:
-        return kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+def config_from_args(args: argparse.Namespace) -> Any:
+    """The checked RunConfig the train flags describe."""
+    from trainui.core.config import RunConfig
+
+    names = {spec.name for spec in dataclasses.fields(RunConfig) if spec.metadata.get("flag")}
+    return RunConfig(**{name: getattr(args, name) for name in names}).check()
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full parser: `train` (the default command) and `eval`."""
+    """The full parser: `train` (the default command), `eval`, `runs` and `watch`."""
+    from trainui.core.version import __version__
+
     parser = _Parser(
         prog="trainui",
         description="Train a PyTorch model with a live terminal UI (or headless log lines). "
         "Without a command, trainui runs `train`.",
     )
-    parser.add_argument("--version", action="version", version="trainui 0.1.0")
+    parser.add_argument("--version", action="version", version=f"trainui {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_train(commands.add_parser("train", help="train a model (the default command)"))
     _add_eval(commands.add_parser("eval", help="evaluate a checkpoint on the test split"))
@@ -87,104 +113,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_train(p: argparse.ArgumentParser) -> None:
-    from trainui.core.config import AMP_MODES, OPTIMIZERS, SCHEDULERS
+def _add_debug(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    p.add_argument("--debug", action="store_true",
+                   help="print the traceback of an unexpected error (or set TRAINUI_DEBUG=1)")
 
+
+def _add_view(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    p.add_argument("--theme", default="dark", help="TUI theme: dark, light, high-contrast "
+                   "(default dark)")
+    p.add_argument("--refresh-rate", type=rate, default=REFRESH_RATE, metavar="HZ",
+                   help=f"TUI screen updates per second at most (default {REFRESH_RATE:g}); "
+                   "charts and the log at most once a second")
+
+
+def _add_train(p: argparse.ArgumentParser) -> None:
     p.description = "Train a model. Defaults: the CNN on scikit-learn's digits, 20 epochs."
-    data = p.add_argument_group("data and model")
-    data.add_argument(
-        "--dataset",
-        default="digits",
-        help="digits (embedded, default), mnist, fashion-mnist, cifar10, or package.module:factory",
-    )
-    data.add_argument("--data-dir", help="folder holding torchvision data sets")
-    data.add_argument(
-        "--download",
-        action="store_true",
-        help="download a torchvision data set into --data-dir if missing",
-    )
-    data.add_argument(
-        "--model", default="cnn", help="mlp, cnn (default), resnet18, or package.module:factory"
-    )
-    data.add_argument(
-        "--num-workers",
-        type=non_negative_int,
-        default=0,
-        help="DataLoader worker processes (default 0)",
-    )
-    opt = p.add_argument_group("optimisation")
-    opt.add_argument("--epochs", type=positive_int, default=20)
-    opt.add_argument("--batch-size", type=positive_int, default=64)
-    opt.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate")
-    opt.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
-    opt.add_argument("--weight-decay", type=non_negative_float, default=0.0)
-    opt.add_argument(
-        "--scheduler",
-        choices=SCHEDULERS,
-        default="plateau",
-        help="plateau steps on validation loss; step/cosine per epoch; "
-        "onecycle per step (default plateau)",
-    )
-    opt.add_argument(
-        "--lr-patience",
-        type=non_negative_int,
-        default=2,
-        help="epochs without improvement before plateau lowers the LR",
-    )
-    opt.add_argument(
-        "--patience",
-        type=non_negative_int,
-        default=5,
-        help="early stopping: epochs without improvement (default 5)",
-    )
-    opt.add_argument(
-        "--min-delta",
-        type=non_negative_float,
-        default=0.0,
-        help="early stopping: smallest change that counts as improvement",
-    )
-    opt.add_argument("--amp", choices=AMP_MODES, default="off", help="mixed precision")
-    opt.add_argument(
-        "--clip-grad",
-        type=positive_float,
-        default=None,
-        metavar="NORM",
-        help="clip the gradient norm to NORM",
-    )
-    run = p.add_argument_group("run")
-    run.add_argument("--seed", type=seed_int, default=42)
-    run.add_argument(
-        "--deterministic",
-        action="store_true",
-        help="use deterministic algorithms only (slower, reproducible)",
-    )
-    run.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N, mps")
-    run.add_argument("--run-dir", help="run directory (default runs/<dataset>-<model>-<time>)")
-    run.add_argument(
-        "--checkpoint-every",
-        type=non_negative_int,
-        default=0,
-        metavar="N",
-        help="also keep a checkpoint every N epochs (default: off)",
-    )
-    run.add_argument("--resume", metavar="RUN_DIR",
-                     help="continue RUN_DIR from its last checkpoint, with its stored config")
-    run.add_argument("--detach", action="store_true",
-                     help="train in the background; print the run directory and how to watch it")
-    run.add_argument(
-        "--headless",
-        action="store_true",
-        help="plain log lines instead of the TUI (automatic when stdout is not a terminal)",
-    )
-    run.add_argument("--theme", default="dark", help="TUI theme: dark, light, high-contrast")
-    run.add_argument(
-        "--refresh-rate",
-        type=positive_float,
-        default=2.0,
-        metavar="HZ",
-        help="TUI screen updates per second at most (default 2); charts and the log at "
-        "most once a second",
-    )
+    add_config_flags(p)
+    session = p.add_argument_group("session")
+    session.add_argument("--resume", metavar="RUN_DIR",
+                         help="continue RUN_DIR from its last checkpoint, with its stored config")
+    session.add_argument("--detach", action="store_true", help="train in the background; "
+                         "print the run directory and how to watch it")
+    session.add_argument("--headless", action="store_true", help="plain log lines instead of "
+                         "the TUI (automatic when stdout is not a terminal)")
+    _add_view(session)
+    _add_debug(session)
 
 
 def _add_eval(p: argparse.ArgumentParser) -> None:
@@ -194,14 +147,17 @@ def _add_eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="folder holding torchvision data sets")
     p.add_argument("--download", action="store_true")
     p.add_argument("--model", help="override the model stored in the checkpoint")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--batch-size", type=positive_int, default=None)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--batch-size", type=_config_type("batch_size", int), default=None,
+                   help="batch size (default: the run's)")
     p.add_argument("--output", metavar="FILE", help="also write the metrics as JSON to FILE")
+    _add_debug(p)
 
 
 def _add_runs(p: argparse.ArgumentParser) -> None:
     p.description = "List runs: name, state, epochs, best metric, start time."
     p.add_argument("--root", default="runs", help="folder holding the runs (default runs)")
+    _add_debug(p)
 
 
 def _add_watch(p: argparse.ArgumentParser) -> None:
@@ -213,9 +169,8 @@ def _add_watch(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", nargs="?", metavar="RUN_DIR",
                    help="the run's directory (default: the most recent run under --root)")
     p.add_argument("--root", default="runs", help="folder holding the runs (default runs)")
-    p.add_argument("--theme", default="dark", help="dark, light, high-contrast")
-    p.add_argument("--refresh-rate", type=positive_float, default=2.0, metavar="HZ",
-                   help="screen updates per second at most (default 2)")
+    _add_view(p)
+    _add_debug(p)
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -229,26 +184,16 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `trainui` console script."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    from trainui.core.errors import DEBUG_ENV, report_error
+
+    if args.debug:
+        os.environ[DEBUG_ENV] = "1"  # child processes (the trainer) inherit it
     from trainui.tui import commands
 
     try:
-        return commands.run(args, sys.argv[1:] if argv is None else list(argv))
-    except KeyboardInterrupt:
-        print("trainui: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as exc:  # the one place that turns errors into a line
-        from trainui.core.errors import TrainuiError
-
-        if isinstance(exc, TrainuiError):
-            print(f"trainui: error: {_one_line(str(exc))}", file=sys.stderr)
-            return EXIT_USAGE
-        print(f"trainui: error: {type(exc).__name__}: {_one_line(str(exc))}", file=sys.stderr)
-        return EXIT_FAILED
-
-
-def _one_line(message: str) -> str:
-    # Messages may quote user code or torch, whose errors often span several lines.
-    return " ".join(message.split())
+        return commands.run(args)
+    except (Exception, KeyboardInterrupt) as exc:  # the one place errors become a line
+        return report_error(exc)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ from textual.content import Content
 from textual.widgets import Static
 
 from trainui.core import events as ev
+from trainui.core.event_text import format_metric
 
-from .log_lines import format_metric
 from .panel import EventPanel, set_text
 
 

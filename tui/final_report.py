@@ -10,8 +10,8 @@ from textual.content import Content
 from textual.widgets import Static
 
 from trainui.core import events as ev
+from trainui.core.event_text import format_metric
 
-from .log_lines import format_metric
 from .panel import EventPanel
 from .report_tables import OVERALL_KEYS, confusion_table, metrics_table
 from .theming import chart_colors

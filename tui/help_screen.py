@@ -1,4 +1,4 @@
-"""Help screen: every key and what it does."""
+"""Help screen: every key and what it does, as the view's mode makes it behave."""
 
 from __future__ import annotations
 
@@ -9,15 +9,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-KEYS = (
-    ("p, space", "pause / resume (takes effect within one training step)"),
-    ("s", "save a checkpoint now"),
-    ("e", "finish after the current epoch, then evaluate"),
-    ("q", "quit (asks first while training runs)"),
-    ("t", "next theme"),
-    ("?", "this help"),
-    ("Ctrl+C", "stop now and save; press again to quit at once"),
-)
+from .keys import help_rows
 
 
 class HelpScreen(ModalScreen[None]):
@@ -33,11 +25,15 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark,q", "dismiss", "Close"),
     ]
 
+    def __init__(self, watching: bool = False) -> None:
+        super().__init__()
+        self.watching = watching
+
     def compose(self) -> ComposeResult:
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
-        for key, action in KEYS:
+        for key, action in help_rows(self.watching):
             table.add_row(key, action)
         with Vertical() as box:
             box.border_title = "trainui keys"

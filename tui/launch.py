@@ -1,50 +1,40 @@
-"""`trainui train --detach`: train in a background process that outlives the terminal."""
+"""Start a trainer in a process of its own session, for the live view and `--detach`.
+
+The parent prepares the run directory (marker and config.json: the config crosses the
+process boundary as the file the trainer reads and checks), then starts
+`python -m trainui.core.trainer_process RUN_DIR`. A new session means the terminal's
+hang-up and Ctrl+C never reach the trainer: the run outlives its terminal.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from trainui.core.config import RunConfig
 from trainui.core.errors import TrainuiError
-from trainui.core.event_log import EVENT_LOG, EventLogReader
-from trainui.core.events import RunStarted
-from trainui.core.rundir import is_locked, new_run_name, refuse_existing_run, unique_path
-from trainui.core.runs import is_run_dir
+from trainui.core.event_file import EVENT_LOG, EventLogReader
+from trainui.core.events import Failed, RunStarted
+from trainui.core.run_dir import (
+    CONFIG,
+    LOCK_FILE,
+    MARKER,
+    check_run_dir,
+    is_locked,
+    prepare_run_dir,
+)
 
 STARTUP_TIMEOUT_S = 300.0
 OUTPUT_LOG = "output.log"
+TRAINER_MODULE = "trainui.core.trainer_process"
 
 
-def config_to_argv(config: RunConfig) -> list[str]:
-    """Train flags that reproduce `config` (the inverse of the parser)."""
-    argv = [
-        "--dataset", config.dataset, "--model", config.model,
-        "--epochs", str(config.epochs), "--batch-size", str(config.batch_size),
-        "--lr", repr(config.lr), "--optimizer", config.optimizer,
-        "--weight-decay", repr(config.weight_decay), "--scheduler", config.scheduler,
-        "--lr-patience", str(config.lr_patience), "--patience", str(config.patience),
-        "--min-delta", repr(config.min_delta), "--amp", config.amp,
-        "--seed", str(config.seed), "--device", config.device,
-        "--num-workers", str(config.num_workers),
-        "--checkpoint-every", str(config.checkpoint_every),
-    ]
-    if config.data_dir:
-        argv += ["--data-dir", config.data_dir]
-    if config.clip_grad is not None:
-        argv += ["--clip-grad", repr(config.clip_grad)]
-    argv += ["--download"] * config.download + ["--deterministic"] * config.deterministic
-    return argv
-
-
-def start_detached(config: RunConfig, args: Any, argv: list[str]) -> int:
+def start_detached(config: RunConfig | None, resume: str | None) -> int:
     """Start the background trainer, wait until it is running, say where to watch it."""
-    process, run_dir = launch_trainer(config, args.resume)
+    process, run_dir = launch_trainer(config, resume)
     print(f"training in the background (pid {process.pid}): {run_dir}")
     print(f"  watch it:  trainui watch {run_dir}")
     print(f"  its log:   {run_dir / OUTPUT_LOG}")
@@ -52,46 +42,55 @@ def start_detached(config: RunConfig, args: Any, argv: list[str]) -> int:
 
 
 def launch_trainer(
-    config: RunConfig, resume: str | None
+    config: RunConfig | None, resume: str | None
 ) -> tuple[subprocess.Popen[bytes], Path]:
     """Start a headless trainer in its own session; return once it has started training.
 
     Its output goes to RUN_DIR/output.log. If it fails before training, its error line is
-    raised as TrainuiError (and a new run's folder is removed again).
+    raised as TrainuiError, and a new run's files are removed again.
     """
-    if resume:
+    if resume is not None:
         run_dir = Path(resume)
-        if not is_run_dir(run_dir):
-            raise TrainuiError(f"cannot resume {run_dir}: not a trainui run (no config.json)")
+        check_run_dir(run_dir, "resume")
         if is_locked(run_dir):
             raise TrainuiError(f"run {run_dir} is being trained by another process")
-        child = ["--resume", str(run_dir)]
-        created = False
+        child, made = [str(run_dir), "--resume"], None
     else:
-        run_dir = Path(config.run_dir) if config.run_dir else unique_path(
-            Path(config.runs_root) / new_run_name(config.dataset, config.model))
-        refuse_existing_run(run_dir)
-        child = [*config_to_argv(config), "--run-dir", str(run_dir)]
-        created = not run_dir.exists()
-        run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        assert config is not None
+        existed = Path(config.run_dir).exists() if config.run_dir else False
+        run_dir = prepare_run_dir(config)
+        child, made = [str(run_dir)], existed
     reader = EventLogReader(run_dir / EVENT_LOG)
-    reader.read_new()  # a resumed run's old events do not count as a start
+    reader.skip_to_end()  # a resumed run's old events do not count as a start
     process = _spawn(run_dir, child)
     try:
         _wait_until_running(process, run_dir, reader)
     except TrainuiError:
-        if created and [p.name for p in run_dir.iterdir()] == [OUTPUT_LOG]:
-            shutil.rmtree(run_dir)  # it never became a run
+        if made is not None:
+            remove_unstarted(run_dir, keep_dir=made)
         raise
     return process, run_dir
+
+
+def remove_unstarted(run_dir: Path, *, keep_dir: bool) -> None:
+    """Remove what preparing a run that never started made (and its empty directory)."""
+    for name in (MARKER, CONFIG, OUTPUT_LOG, LOCK_FILE, EVENT_LOG, "error.log"):
+        try:
+            (run_dir / name).unlink()
+        except FileNotFoundError:
+            pass
+    if not keep_dir:
+        try:
+            run_dir.rmdir()
+        except OSError:
+            pass  # something else is in it: leave it
 
 
 def _spawn(run_dir: Path, child_args: list[str]) -> subprocess.Popen[bytes]:
     log = os.open(run_dir / OUTPUT_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
-        # A new session: the terminal's hang-up and Ctrl+C never reach the trainer.
         return subprocess.Popen(
-            [sys.executable, "-m", "trainui.tui.cli", "train", "--headless", *child_args],
+            [sys.executable, "-m", TRAINER_MODULE, *child_args],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
         )
     finally:
@@ -103,8 +102,12 @@ def _wait_until_running(
 ) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
-        if any(isinstance(event, RunStarted) for event in reader.read_new()):
-            return
+        for event in reader.read_new():
+            if isinstance(event, RunStarted):
+                return
+            if isinstance(event, Failed):
+                process.wait()
+                raise TrainuiError(event.message)
         if process.poll() is not None:
             raise TrainuiError(_last_line(run_dir / OUTPUT_LOG) or
                                f"the background trainer exited with {process.returncode}")

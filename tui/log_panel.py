@@ -8,12 +8,25 @@ from textual.color import Color
 from textual.widgets import RichLog
 
 from trainui.core import events as ev
+from trainui.core.event_text import describe
 
-from .log_lines import LOG_COLORS, describe
 from .panel import EventPanel
 from .timing import format_clock
 
 MAX_LINES = 500
+LOG_COLORS: dict[str, str] = {
+    "checkpoint_saved": "success",
+    "lr_changed": "accent",
+    "paused": "warning",
+    "resumed": "warning",
+    "stop_requested": "warning",
+    "early_stopping_updated": "warning",
+    "non_finite_loss": "error",
+    "failed": "error",
+    "training_stopped": "primary",
+    "finished": "primary",
+}
+"""Event kind -> theme colour name; other kinds use the foreground colour."""
 
 
 class EventLog(EventPanel, RichLog):
@@ -51,15 +64,22 @@ class EventLog(EventPanel, RichLog):
     def on_resize(self, event: object) -> None:
         """Keep the newest lines in view when the log changes height (the end-of-run layout
         gives it fewer rows): otherwise the last lines, the outcome, would be hidden."""
-        if self.auto_scroll:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self._follow_end()
 
     def redraw(self) -> None:
         """Write the queued lines."""
         pending, self._pending = self._pending, []
         for line in pending:
             self.write(line, scroll_end=False)
-        if pending and self.auto_scroll:
-            # Now, not after the next refresh (write's default): a deferred scroll repaints
-            # the whole log a second time, one frame later.
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        if pending:
+            self._follow_end()
+
+    def _follow_end(self) -> None:
+        """Show the newest line, unless the user scrolled up to read older ones.
+
+        At once when the scrollbar is up (a deferred scroll repaints the whole log a second
+        time, one frame later); after the next layout otherwise, since a log whose
+        scrollbar is not shown yet cannot scroll.
+        """
+        if self.auto_scroll:
+            self.scroll_end(animate=False, immediate=self.show_vertical_scrollbar, x_axis=False)

@@ -7,9 +7,9 @@ from functools import singledispatchmethod
 from textual_plotext import Plot
 
 from trainui.core import events as ev
+from trainui.core.series import BoundedSeries, Smoother
 
 from .chart import EventChart, legend_entry, nice_ticks, rgb, tick_label
-from .series import BoundedSeries, Smoother
 
 
 class LossChart(EventChart):
@@ -47,7 +47,7 @@ class LossChart(EventChart):
             return
         first, _ = self.step_loss.points()
         ticks = nice_ticks(first[0] if first else 0, max(self._last_step(), 1))
-        plt.xticks(ticks, [tick_label(tick) for tick in ticks])
+        plt.xticks([float(t) for t in ticks], [tick_label(tick) for tick in ticks])
         for series, color in ((self.step_loss, "step_loss"), (self.smooth_loss, "smooth_loss")):
             xs, ys = self.fit(*series.points())
             if xs:

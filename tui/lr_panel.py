@@ -11,9 +11,9 @@ from textual.widget import Widget
 from textual.widgets import Label, Sparkline
 
 from trainui.core import events as ev
+from trainui.core.series import BoundedSeries, downsample
 
 from .panel import EventPanel, set_text
-from .series import BoundedSeries, downsample
 
 LABEL_WIDTH = 12
 """`LR 1.00e-03` and a space (the label's width in DEFAULT_CSS): fixed, so a new value

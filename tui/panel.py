@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import typing
+
 from textual.content import Content
-from textual.css.query import NoMatches
+from textual.widget import Widget
 from textual.widgets import Static
 
 from trainui.core.events import Event
 
 
 class EventPanel:
-    """Mixin for widgets fed with core events.
+    """Mixin for the widgets fed with core events (listed before the widget class).
 
     `take` folds an event into the panel's state and marks it dirty; the app's timer calls
     `flush` a few times a second, which redraws only panels whose state changed. This keeps
@@ -35,12 +37,12 @@ class EventPanel:
 
     def flush(self) -> bool:
         """Redraw if something changed since the last flush; True if it redrew."""
-        if not self.needs_redraw():
+        # Composed children are mounted before the panel counts as mounted, and a panel
+        # being removed is detached first: either way there is nothing to draw into yet.
+        widget = typing.cast(Widget, self)
+        if not (self.needs_redraw() and widget.is_mounted and widget.is_attached):
             return False
-        try:
-            self.redraw()
-        except NoMatches:
-            return False  # its children are not mounted (yet, or any more): next tick
+        self.redraw()
         self._stale = False
         return True
 

@@ -31,7 +31,7 @@ class QuietProgressBar(ProgressBar):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._shown: tuple[float, int, int] | None = None
 
-    def update(self, **kwargs: object) -> None:  # type: ignore[override]
+    def update(self, **kwargs: object) -> None:
         """Ignore the stock once-a-second refresh (called without arguments)."""
         if kwargs:
             super().update(**kwargs)  # type: ignore[arg-type]

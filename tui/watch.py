@@ -8,9 +8,10 @@ from pathlib import Path
 
 from trainui.core.console import ConsoleSink
 from trainui.core.control_channel import RemoteControl
-from trainui.core.event_log import EVENT_LOG, EventLogReader
+from trainui.core.event_file import EVENT_LOG, EventLogReader
 from trainui.core.events import Event, Failed, Finished, RunStarted, Sink
-from trainui.core.runs import trainer_alive
+from trainui.core.outcome import ExitCode
+from trainui.core.run_dir import is_locked
 
 POLL_SECONDS = 0.25
 
@@ -26,7 +27,7 @@ def follow(run_dir: Path, sink: Sink, observe: Callable[[Event], None] = lambda 
     ended = False
     while True:
         events = reader.read_new()
-        if not events and not trainer_alive(run_dir):
+        if not events and not is_locked(run_dir):
             events = reader.read_new()  # whatever it wrote just before it went away
             if not ended and not _ends(events, ended):
                 events.append(Failed(message=(
@@ -56,7 +57,7 @@ def watch_run(run_dir: Path, *, theme: str, refresh_rate: float) -> int:
     from trainui.tui.app import run_app
 
     remote = RemoteControl(run_dir)
-    code, _ = run_app(lambda sink: follow(run_dir, sink, remote.observe), remote,  # type: ignore[arg-type]
+    code, _ = run_app(lambda sink: follow(run_dir, sink, remote.observe), remote,
                       theme=theme, refresh_rate=refresh_rate, watching=True)
     return code
 
@@ -64,4 +65,4 @@ def watch_run(run_dir: Path, *, theme: str, refresh_rate: float) -> int:
 def watch_headless(run_dir: Path) -> int:
     """Print the run's events as log lines until it ends (stdout is not a terminal)."""
     follow(run_dir, ConsoleSink(heartbeat=float("inf"), failures=True))
-    return 0
+    return ExitCode.OK

@@ -1,0 +1,55 @@
+"""The keys of the live view: one table feeds the key bindings, the footer and the help."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding, BindingType
+
+
+@dataclass(frozen=True)
+class Key:
+    """A key (or keys), its action, its footer label and what the help says it does."""
+
+    keys: str
+    action: str
+    label: str
+    help: str
+    watching_help: str | None = None
+    """The help when the view watches a run another process trains, if it differs."""
+    display: str | None = None
+    show: bool = True
+    priority: bool = False
+
+
+KEYS = (
+    Key("p,space", "toggle_pause", "Pause/Resume",
+        "pause / resume (within one training step)", display="p"),
+    Key("s", "save", "Save", "save a checkpoint now"),
+    Key("e", "finish_epoch", "End after epoch", "finish after the current epoch, then evaluate"),
+    Key("t", "next_theme", "Theme", "next theme"),
+    Key("question_mark", "help", "Help", "this help", display="?"),
+    Key("q", "request_quit", "Quit", "quit (asks first while training runs)",
+        watching_help="leave the view; training goes on"),
+    Key("ctrl+c", "interrupt", "Stop", "stop now and save; press again to quit at once",
+        watching_help="leave the view; training goes on", show=False, priority=True),
+)
+RUN_ACTIONS = ("toggle_pause", "save", "finish_epoch")
+"""Actions on the training itself: disabled once the run is over."""
+
+
+def bindings() -> list[BindingType]:
+    """The app's key bindings."""
+    return [Binding(key.keys, key.action, key.label, show=key.show, key_display=key.display,
+                    priority=key.priority) for key in KEYS]
+
+
+def help_rows(watching: bool) -> list[tuple[str, str]]:
+    """(keys as shown, what they do) for the help screen."""
+    return [(_shown(key.keys), key.watching_help if watching and key.watching_help else key.help)
+            for key in KEYS]
+
+
+def _shown(keys: str) -> str:
+    names = {"question_mark": "?", "ctrl+c": "Ctrl+C"}
+    return ", ".join(names.get(key, key) for key in keys.split(","))
