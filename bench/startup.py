@@ -71,10 +71,32 @@ def first_frame(threads: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
         argv = [*trainui_command(), "--epochs", "1", "--run-dir", str(run_dir)]
-        seen = run_tui(argv, run_dir, 120, 40, child_env(threads), timeout=60,
-                       stop_after_first_frame=True, on_stop=_kill)
+        try:
+            seen = run_tui(argv, run_dir, 120, 40, child_env(threads), timeout=60,
+                           stop_after_first_frame=True, on_stop=_kill)
+        finally:
+            _kill_trainer(run_dir)  # it runs in a session of its own
     return {"first_byte": seen.first_byte, "alt_screen": seen.alt_screen,
             "first_frame": seen.first_frame, "bytes": seen.total_bytes}
+
+
+def _kill_trainer(run_dir: Path) -> None:
+    from trainui.core.run_dir import lock_holder
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # it may not hold the run yet
+        pid = lock_holder(run_dir)
+        if pid is not None:
+            _kill_pid(pid)
+            return
+        time.sleep(0.05)
+
+
+def _kill_pid(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _kill(pid: int) -> None:

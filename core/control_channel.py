@@ -125,12 +125,12 @@ class RemoteControl:
     """The watcher side: the Control methods a UI calls, sent to a training process.
 
     Its `paused` state follows the trainer's Paused/Resumed events (`observe`), since only
-    the trainer knows the truth.
+    the trainer knows the truth. A request that cannot reach the trainer (it is gone, or
+    the channel is not its) raises TrainuiError saying why.
     """
 
     def __init__(self, run_dir: str | os.PathLike[str]) -> None:
         self.run_dir = Path(run_dir)
-        self.last_error: str | None = None
         self.paused = False
 
     def observe(self, event: Event) -> None:
@@ -141,11 +141,7 @@ class RemoteControl:
             self.paused = False
 
     def _send(self, request: str) -> None:
-        try:
-            send_request(self.run_dir, request)
-            self.last_error = None
-        except TrainuiError as exc:
-            self.last_error = str(exc)
+        send_request(self.run_dir, request)  # TrainuiError says why it did not reach it
 
     def pause(self) -> None:
         """Ask the trainer to pause."""

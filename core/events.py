@@ -30,6 +30,15 @@ class Event:
 
 
 @dataclass(frozen=True, kw_only=True)
+class StageStarted(Event):
+    """The trainer began a step of setting up a session, before RunStarted (importing
+    torch, loading the data set, building the model), so a view can say what it waits for."""
+
+    kind: ClassVar[str] = "stage_started"
+    stage: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunStarted(Event):
     """A run began: what is trained, on what, where."""
 
@@ -48,6 +57,9 @@ class RunStarted(Event):
     epochs: int
     steps_per_epoch: int
     start_epoch: int = 0
+    """Epochs done before this session: a resumed run starts after them."""
+    elapsed_before: float = 0.0
+    """Seconds the run trained in earlier sessions."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -214,11 +226,14 @@ class Failed(Event):
 
     kind: ClassVar[str] = "failed"
     message: str
+    exit_code: int = 1
+    """The trainer's exit status: 2 for bad input, 1 for anything else."""
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
+        StageStarted,
         RunStarted,
         Progress,
         EpochEnded,

@@ -33,24 +33,23 @@ from .control_channel import ControlChannel
 from .data import DataSplits, load_dataset
 from .devices import resolve_device
 from .errors import TrainuiError, one_line
-from .event_file import EVENT_LOG, EventLogSink
-from .events import EventBus, Failed, Finished, RunStarted, Sink
+from .events import EventBus, Failed, Finished, RunStarted, Sink, StageStarted
 from .files import FileWriter
 from .history import History
 from .loop import fit
 from .models import build_model, parameter_count
 from .optim import build_optimizer, build_scheduler
+from .outcome import ExitCode
 from .run_dir import (
     CONFIG,
     RunLock,
-    check_run_dir,
     create_run_dir,
     new_run_name,
     planned_run_dir,
-    read_config,
     refuse_unusable,
 )
 from .run_files import RunFilesSink
+from .run_record import OpenedRun, RunRecord, open_run
 from .version import __version__
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.pt"
@@ -92,10 +91,13 @@ def run_training(
 
 def train_prepared(
     run_dir: str | os.PathLike[str], sinks: Sequence[Sink] = (), control: Control | None = None,
-    *, views: Sequence[Sink] = (),
+    *, views: Sequence[Sink] = (), resume: bool = False, opened: OpenedRun | None = None,
 ) -> RunResult:
-    """Train the new run whose directory and config.json another trainui process made."""
-    return _run(_Start(run_dir=Path(run_dir)), sinks, views, control)
+    """Train the new run whose directory and config.json another trainui process made
+    (or, with `resume`, continue a run). `opened` is the run already locked and recording,
+    as the trainer process opens it before its slow imports."""
+    start = _Start(run_dir=Path(run_dir), resume=resume, opened=opened)
+    return _run(start, sinks, views, control)
 
 
 @dataclass
@@ -105,6 +107,7 @@ class _Start:
     config: RunConfig | None = None
     run_dir: Path | None = None
     resume: bool = False
+    opened: OpenedRun | None = None
 
 
 def _run(start: _Start, sinks: Sequence[Sink], views: Sequence[Sink],
@@ -113,15 +116,18 @@ def _run(start: _Start, sinks: Sequence[Sink], views: Sequence[Sink],
     bus = EventBus([*sinks, outcome])
     for view in views:
         bus.subscribe(view, optional=True)
-    try:
-        history = _train(start, bus, control or Control(), outcome)
-    except TrainuiError as exc:
-        bus.emit_final(Failed(message=str(exc)))
-        raise
-    except Exception as exc:
-        log = _write_traceback(outcome.run_dir)
-        bus.emit_final(Failed(message=failure_message(exc) + (f" (see {log})" if log else "")))
-        raise
+    # The run's files close after its last event (Failed included) is written.
+    with ExitStack() as cleanup:
+        try:
+            history = _train(start, bus, control or Control(), outcome, cleanup)
+        except TrainuiError as exc:
+            bus.emit_final(Failed(message=str(exc), exit_code=ExitCode.USAGE))
+            raise
+        except Exception as exc:
+            log = _write_traceback(outcome.run_dir)
+            message = failure_message(exc) + (f" (see {log})" if log else "")
+            bus.emit_final(Failed(message=message))
+            raise
     assert outcome.run_dir is not None
     return RunResult(outcome.run_dir, history, outcome.metrics, outcome.cause, outcome.reason)
 
@@ -159,13 +165,16 @@ class _Parts:
     scheduler: Any
 
 
-def _build(config: RunConfig, payload: dict[str, Any] | None, source: str) -> _Parts:
+def _build(config: RunConfig, bus: EventBus, payload: dict[str, Any] | None,
+           source: str) -> _Parts:
     device = resolve_device(config.device)
     seeding.seed_everything(config.seed)
     seeding.set_deterministic(config.deterministic)
+    bus.emit(StageStarted(stage=f"loading data set {config.dataset}"))
     data = load_dataset(config.dataset, config.data_dir, download=config.download,
                         seed=config.seed, val_fraction=config.val_fraction)
     loaders = make_loaders(data, config, device)
+    bus.emit(StageStarted(stage=f"building model {config.model}"))
     model = build_model(config.model, data.input_shape, data.num_classes).to(device)
     if payload is not None:
         load_model_weights(model, model_state_of(payload, source), source, config.model)
@@ -174,55 +183,58 @@ def _build(config: RunConfig, payload: dict[str, Any] | None, source: str) -> _P
     return _Parts(device, data, loaders, model, optimizer, scheduler)
 
 
-def _open(start: _Start, outcome: _Outcome, cleanup: ExitStack) -> tuple[RunConfig, Any]:
-    """Check and lock an existing run directory; its config and last checkpoint."""
+def _open(start: _Start, outcome: _Outcome, bus: EventBus,
+          cleanup: ExitStack) -> tuple[RunConfig, Any]:
+    """The run directory held and recording (opened here unless the caller did): its
+    config and, to resume, its last checkpoint."""
     assert start.run_dir is not None
-    action = "resume" if start.resume else "train"
-    check_run_dir(start.run_dir, action)
-    cleanup.enter_context(RunLock(start.run_dir))
-    config = read_config(start.run_dir, action)
-    if not start.resume and (start.run_dir / EVENT_LOG).exists():
-        raise TrainuiError(f"run {start.run_dir} has started already (continue it with "
-                           f"--resume {start.run_dir})")
+    opened = start.opened or open_run(start.run_dir, resume=start.resume)
+    cleanup.callback(opened.close)
+    bus.subscribe(opened.record)
     outcome.run_dir = start.run_dir
     last = start.run_dir / LAST_CHECKPOINT
-    payload = load_resume_checkpoint(last) if start.resume and last.exists() else None
-    return config, payload
+    if start.resume and last.exists():
+        bus.emit(StageStarted(stage="loading the last checkpoint"))
+        return opened.config, load_resume_checkpoint(last)
+    return opened.config, None
 
 
-def _train(start: _Start, bus: EventBus, control: Control, outcome: _Outcome) -> History:
+def _train(start: _Start, bus: EventBus, control: Control, outcome: _Outcome,
+           cleanup: ExitStack) -> History:
     started = time.time()
-    with ExitStack() as cleanup:
-        if start.config is not None:
-            config, payload = start.config.check(), None
-            planned = planned_run_dir(config.run_dir, config.runs_root,
-                                      new_run_name(config.dataset, config.model))
-            refuse_unusable(planned)
-        else:
-            config, payload = _open(start, outcome, cleanup)
-        source = str(start.run_dir / LAST_CHECKPOINT) if start.run_dir is not None else ""
-        parts = _build(config, payload, source)
-        if start.config is not None:
-            outcome.run_dir = create_run_dir(planned)
-            config.run_dir = str(outcome.run_dir)
-            FileWriter(outcome.run_dir).write_json(CONFIG, config.to_dict())
-            cleanup.enter_context(RunLock(outcome.run_dir))
-        run_dir = outcome.run_dir
-        assert run_dir is not None
-        _subscribe_run_files(bus, run_dir, payload, cleanup)
-        channel = _open_channel(run_dir, control)  # before RunStarted: watchers see it live
-        if channel is not None:
-            cleanup.callback(channel.close)
-        bus.emit(_run_started(config, run_dir, parts, payload["epoch"] if payload else 0))
-        return fit(
-            parts.model, parts.loaders[0], parts.loaders[1], nn.CrossEntropyLoss(),
-            parts.optimizer, epochs=config.epochs, device=parts.device,
-            scheduler=parts.scheduler, callbacks=_callbacks(config, parts.scheduler, run_dir),
-            sinks=[bus.emit], control=control, amp=config.amp, clip_grad=config.clip_grad,
-            progress_interval=config.progress_interval, test_loader=parts.loaders[2],
-            class_names=parts.data.class_names, metadata=_metadata(config, parts.data, started),
-            resume_from=payload,
-        )
+    if start.config is not None:
+        config, payload = start.config.check(), None
+        planned = planned_run_dir(config.run_dir, config.runs_root,
+                                  new_run_name(config.dataset, config.model))
+        refuse_unusable(planned)
+    else:
+        config, payload = _open(start, outcome, bus, cleanup)
+    source = str(start.run_dir / LAST_CHECKPOINT) if start.run_dir is not None else ""
+    parts = _build(config, bus, payload, source)
+    if start.config is not None:
+        outcome.run_dir = create_run_dir(planned)
+        config.run_dir = str(outcome.run_dir)
+        FileWriter(outcome.run_dir).write_json(CONFIG, config.to_dict())
+        cleanup.enter_context(RunLock(outcome.run_dir))
+        record = RunRecord(outcome.run_dir)
+        cleanup.callback(record.close)
+        bus.subscribe(record)
+    run_dir = outcome.run_dir
+    assert run_dir is not None
+    bus.subscribe(_run_files(run_dir, payload))
+    channel = _open_channel(run_dir, control)  # before RunStarted: watchers see it live
+    if channel is not None:
+        cleanup.callback(channel.close)
+    bus.emit(_run_started(config, run_dir, parts, payload))
+    return fit(
+        parts.model, parts.loaders[0], parts.loaders[1], nn.CrossEntropyLoss(),
+        parts.optimizer, epochs=config.epochs, device=parts.device,
+        scheduler=parts.scheduler, callbacks=_callbacks(config, parts.scheduler, run_dir),
+        sinks=[bus.emit], control=control, amp=config.amp, clip_grad=config.clip_grad,
+        progress_interval=config.progress_interval, test_loader=parts.loaders[2],
+        class_names=parts.data.class_names, metadata=_metadata(config, parts.data, started),
+        resume_from=payload,
+    )
 
 
 def _open_channel(run_dir: Path, control: Control) -> ControlChannel | None:
@@ -232,17 +244,13 @@ def _open_channel(run_dir: Path, control: Control) -> ControlChannel | None:
         return None  # a file system without FIFOs: the run works, uncontrollable from outside
 
 
-def _subscribe_run_files(bus: EventBus, run_dir: Path, payload: dict[str, Any] | None,
-                         cleanup: ExitStack) -> None:
+def _run_files(run_dir: Path, payload: dict[str, Any] | None) -> RunFilesSink:
     files = RunFilesSink(FileWriter(run_dir))
     if payload is not None:
         history = History()
         history.load_state_dict(payload["history"])
         files.load_history(history.rows())  # drops any epoch logged after the checkpoint
-    bus.subscribe(files)
-    event_log = EventLogSink(run_dir / EVENT_LOG)
-    cleanup.callback(event_log.close)
-    bus.subscribe(event_log)
+    return files
 
 
 def _callbacks(config: RunConfig, scheduler: Any, run_dir: Path) -> list[Any]:
@@ -284,7 +292,8 @@ def _seed_worker(worker_id: int) -> None:
     seeding.seed_everything(torch.initial_seed() % 2**32)
 
 
-def _run_started(config: RunConfig, run_dir: Path, parts: _Parts, start_epoch: int) -> RunStarted:
+def _run_started(config: RunConfig, run_dir: Path, parts: _Parts,
+                 payload: dict[str, Any] | None) -> RunStarted:
     data = parts.data
     return RunStarted(
         run_name=run_dir.name, run_dir=str(run_dir), config=config.to_dict(),
@@ -292,7 +301,9 @@ def _run_started(config: RunConfig, run_dir: Path, parts: _Parts, start_epoch: i
         parameter_count=parameter_count(parts.model),
         dataset_name=data.name, train_size=len(data.train), val_size=len(data.val),  # type: ignore[arg-type]
         test_size=len(data.test), class_names=list(data.class_names),  # type: ignore[arg-type]
-        epochs=config.epochs, steps_per_epoch=len(parts.loaders[0]), start_epoch=start_epoch,
+        epochs=config.epochs, steps_per_epoch=len(parts.loaders[0]),
+        start_epoch=int(payload["epoch"]) if payload else 0,
+        elapsed_before=float(payload.get("elapsed") or 0.0) if payload else 0.0,
     )
 
 

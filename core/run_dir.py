@@ -209,7 +209,13 @@ class RunLock:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        os.close(self._fd)  # closing the descriptor releases the lock
+        self.release()
+
+    def release(self) -> None:
+        """Let go of the lock (closing the descriptor releases it); once is enough."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def is_locked(run_dir: Path) -> bool:
@@ -235,3 +241,18 @@ def lock_holder(run_dir: Path) -> int | None:
         return int((run_dir / LOCK_FILE).read_text().strip())
     except (OSError, ValueError):
         return None
+
+
+def trainer_stopped(run_dir: Path) -> bool:
+    """True when the process training the run is stopped (SIGSTOP, a debugger): alive,
+    holding the run, yet doing nothing. Linux only; elsewhere always False."""
+    pid = lock_holder(run_dir)
+    if pid is None:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state follows the command name, which is in parentheses and may hold spaces.
+    state = stat.rpartition(")")[2].split()[:1]
+    return state in (["T"], ["t"])

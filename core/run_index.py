@@ -1,4 +1,8 @@
-"""Find run directories and say what each run is doing (`trainui runs`, `trainui watch`)."""
+"""Find run directories and say what each run is doing (`trainui runs`, `trainui watch`).
+
+Each run is read through its summary (summary.json plus the events written after it), so
+listing many long runs stays quick.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import TrainuiError
-from .event_file import EVENT_LOG, read_events
-from .events import (
-    EarlyStoppingUpdated,
-    EpochEnded,
-    Event,
-    Failed,
-    Finished,
-    Paused,
-    Resumed,
-    RunStarted,
-)
-from .outcome import RunState, state_of_ending
+from .outcome import RunState
 from .run_dir import CONFIG, is_locked, is_run_dir
+from .run_summary import SUMMARY, load_summary
 
 
 @dataclass
-class RunSummary:
+class RunListing:
     """One line of `trainui runs`."""
 
     path: Path
@@ -32,15 +26,35 @@ class RunSummary:
     epochs: int | None
     best: str
     started: float
+    note: str = ""
+    """Why the run could not be read, when it could not."""
 
 
 def find_runs(root: str | os.PathLike[str]) -> list[Path]:
     """Run directories directly under `root`, oldest first by start time."""
+    return scan_runs(root)[0]
+
+
+def scan_runs(root: str | os.PathLike[str]) -> tuple[list[Path], list[Path]]:
+    """(run directories under `root`, oldest first; directories that could not be read)."""
     base = Path(root)
     if not base.is_dir():
-        return []
-    runs = [p for p in base.iterdir() if p.is_dir() and is_run_dir(p)]
-    return sorted(runs, key=lambda p: (_created(p), p.name))
+        return [], []
+    try:
+        entries = list(base.iterdir())
+    except PermissionError:
+        raise TrainuiError(f"cannot list {root}: permission denied") from None
+    folders = [p for p in entries if _is_dir(p)]
+    unreadable = [p for p in folders if not os.access(p, os.R_OK | os.X_OK)]
+    runs = [p for p in folders if p not in unreadable and is_run_dir(p)]
+    return sorted(runs, key=lambda p: (_created(p), p.name)), sorted(unreadable)
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def _created(run_dir: Path) -> float:
@@ -51,50 +65,32 @@ def _created(run_dir: Path) -> float:
 
 
 def latest_run(root: str | os.PathLike[str]) -> Path:
-    """The most recently started run under `root`, or TrainuiError if there is none."""
+    """The run to watch under `root`: the most recent one still training, else the most
+    recently started; TrainuiError if there is none."""
     runs = find_runs(root)
     if not runs:
         raise TrainuiError(f"no runs found in {root} (start one with `trainui`)")
-    return runs[-1]
+    alive = [run for run in runs if is_locked(run)]
+    return (alive or runs)[-1]
 
 
-def summarise(run_dir: Path) -> RunSummary:
-    """State, progress and best metric of one run."""
-    events = list(read_events(run_dir / EVENT_LOG))
-    started = next((e for e in events if isinstance(e, RunStarted)), None)
-    epochs = [e for e in events if isinstance(e, EpochEnded)]
-    return RunSummary(
+def list_run(run_dir: Path) -> RunListing:
+    """State, progress and best metric of one run; an unreadable run says why."""
+    try:
+        brief = (run_dir / SUMMARY).exists()  # else: read it all once, and keep that
+        summary = load_summary(run_dir, brief=brief, keep=not brief)
+    except OSError as exc:
+        return RunListing(run_dir, RunState.INTERRUPTED, 0, None, "-", _created(run_dir),
+                          note=f"unreadable: {exc.strerror or exc}")
+    started = summary.started
+    epochs = summary.epochs
+    best = summary.best()
+    return RunListing(
         path=run_dir,
-        state=run_state(run_dir, events),
+        state=summary.state(trainer_alive=is_locked(run_dir)),
         epochs_done=epochs[-1].epoch if epochs else 0,
         epochs=started.epochs if started else None,
-        best=_best(events),
-        started=started.time if started else _created(run_dir),
+        best=(f"{best.monitor} {best.best:.4f} (epoch {best.best_epoch})"
+              if best is not None and best.best is not None else "-"),
+        started=summary.sessions[0].time if summary.sessions else _created(run_dir),
     )
-
-
-def current_session(events: list[Event]) -> list[Event]:
-    """The events since the last RunStarted: a resumed run's earlier ending is history."""
-    starts = [i for i, event in enumerate(events) if isinstance(event, RunStarted)]
-    return events[starts[-1]:] if starts else events
-
-
-def run_state(run_dir: Path, events: list[Event]) -> RunState:
-    """What the run is doing now, from its last events and whether its trainer is alive."""
-    events = current_session(events)
-    for event in reversed(events):
-        if isinstance(event, Failed):
-            return RunState.FAILED
-        if isinstance(event, Finished):
-            return state_of_ending(event.cause)
-    if not is_locked(run_dir):
-        return RunState.INTERRUPTED
-    pauses = [e for e in events if isinstance(e, Paused | Resumed)]
-    return RunState.PAUSED if pauses and isinstance(pauses[-1], Paused) else RunState.RUNNING
-
-
-def _best(events: list[Event]) -> str:
-    for event in reversed(events):
-        if isinstance(event, EarlyStoppingUpdated) and event.best is not None:
-            return f"{event.monitor} {event.best:.4f} (epoch {event.best_epoch})"
-    return "-"

@@ -49,6 +49,16 @@ class BoundedSeries:
             self._ys = _pair_means(self._ys)
             self.bin_size *= 2
 
+    def truncate(self, last_x: float) -> None:
+        """Forget every point after `last_x` (a resumed run goes back to its checkpoint)."""
+        keep = sum(1 for x in self._xs if x <= last_x)
+        del self._xs[keep:], self._ys[keep:]
+        sum_x, _, count = self._pending
+        if count and sum_x / count > last_x:
+            self._pending = [0.0, 0.0, 0]
+        if self.last is not None and self.last[0] > last_x:
+            self.last = None
+
     def points(self) -> tuple[list[float], list[float]]:
         """The x and y values, oldest first, the partly filled bin as its mean."""
         xs, ys = list(self._xs), list(self._ys)

@@ -2,7 +2,9 @@
 
 `trainui train --headless` runs it in its own process; the live view and `--detach` start
 it as a child, `python -m trainui.core.trainer_process RUN_DIR [--resume]`, on a run
-directory they prepared (or one to resume). The child never imports the UI.
+directory they prepared (or one to resume). The child never imports the UI, and it locks
+the run and says so in events.jsonl before it imports torch, so a view shows at once what
+the trainer is doing.
 """
 
 from __future__ import annotations
@@ -11,18 +13,22 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .config import RunConfig
 from .console import ConsoleSink
 from .control import STOP_NOW, Control
 from .errors import report_error
-from .job import RunResult, run_training, train_prepared
-from .outcome import exit_code
+from .events import StageStarted
+from .outcome import ExitCode, exit_code
+
+if TYPE_CHECKING:
+    from .config import RunConfig
+    from .run_record import OpenedRun
 
 USAGE = "usage: python -m trainui.core.trainer_process RUN_DIR [--resume]"
 
 
-def install_stop_signals(control: Control) -> list[int]:
+def install_stop_signals(control: Control, console: ConsoleSink) -> list[int]:
     """First Ctrl+C/SIGTERM: save, stop at the next step and finish; a second Ctrl+C: stop
     at once. Returns the list the handler appends each received signal to."""
     received: list[int] = []
@@ -33,6 +39,9 @@ def install_stop_signals(control: Control) -> list[int]:
         received.append(signum)
         control.request_save()
         control.request_stop(STOP_NOW, source=signal.Signals(signum).name)
+        # Said now: the step under way may take a while to end.
+        console.write(f"{signal.Signals(signum).name}: stopping after this training step "
+                      "(saving, then evaluating; Ctrl+C again stops at once)")
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
@@ -40,33 +49,37 @@ def install_stop_signals(control: Control) -> list[int]:
 
 
 def train_headless(config: RunConfig | None = None, *, run_dir: Path | None = None,
-                   resume: bool = False) -> int:
+                   resume: bool = False, opened: OpenedRun | None = None) -> int:
     """Train a new run (`config`), a prepared `run_dir`, or resume `run_dir`; log lines on
     stdout. Returns the exit status: 0, 1 for a failed run, 130/143 after SIGINT/SIGTERM."""
+    from .job import run_training, train_prepared
+
     control = Control()
-    received = install_stop_signals(control)
     console = ConsoleSink()
-    result: RunResult
+    received = install_stop_signals(control, console)
     if config is not None:
         result = run_training(config, control=control, views=[console])
-    elif resume:
-        result = run_training(RunConfig(), control=control, resume=run_dir, views=[console])
     else:
         assert run_dir is not None
-        result = train_prepared(run_dir, control=control, views=[console])
+        result = train_prepared(run_dir, control=control, views=[console], resume=resume,
+                                opened=opened)
     return exit_code(result.cause, signal_number=received[0] if received else None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the trainer child process."""
+    from .run_record import open_run
+
     args = list(sys.argv[1:] if argv is None else argv)
     resume = "--resume" in args
     paths = [arg for arg in args if arg != "--resume"]
     if len(paths) != 1:
         print(USAGE, file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     try:
-        return train_headless(run_dir=Path(paths[0]), resume=resume)
+        opened = open_run(Path(paths[0]), resume=resume)
+        opened.record(StageStarted(stage="importing torch"))
+        return train_headless(run_dir=opened.run_dir, resume=resume, opened=opened)
     except (Exception, KeyboardInterrupt) as exc:  # the one place errors become a line
         return report_error(exc)
 

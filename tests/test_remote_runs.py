@@ -192,17 +192,3 @@ def test_a_closed_stdout_does_not_stop_training(tmp_path: Path) -> None:
     process.wait(timeout=TIMEOUT)
     assert process.returncode == 0
     assert (run_dir / "metrics.json").exists()
-
-
-def test_state_of_a_resumed_run_ignores_its_earlier_ending(tmp_path: Path) -> None:
-    from trainui.core.events import Finished as Done
-    from trainui.core.run_index import run_state
-
-    started = RunStarted(run_name="r", run_dir=str(tmp_path), config={}, device="cpu",
-                         model_name="cnn", parameter_count=1, dataset_name="digits",
-                         train_size=1, val_size=1, test_size=1, class_names=["0"], epochs=2,
-                         steps_per_epoch=1)
-    done = Done(cause="user", reason="stopped", epochs_completed=1, global_step=1,
-                elapsed=1.0, metrics=None, confusion_matrix=None, class_names=["0"])
-    assert run_state(tmp_path, [started, done]) == "stopped"
-    assert run_state(tmp_path, [started, done, started]) == "interrupted"  # nobody trains it

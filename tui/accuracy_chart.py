@@ -16,7 +16,7 @@ class AccuracyChart(EventChart):
     """Accuracy against the epoch."""
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)
         self.train = BoundedSeries(capacity=1024)
         self.val = BoundedSeries(capacity=1024)
 
@@ -30,6 +30,11 @@ class AccuracyChart(EventChart):
         self.val.append(event.epoch, 100 * event.val_acc)
         self.mark_dirty()
 
+    @take.register
+    def _(self, event: ev.RunStarted) -> None:
+        if event.start_epoch:
+            self.start_session(event.start_epoch, [self.train, self.val])
+
     def plot(self, plt: Plot, colors: dict[str, str]) -> None:
         """One line per split, markers differ so colour is not the only cue."""
         if not len(self.train):
@@ -40,10 +45,12 @@ class AccuracyChart(EventChart):
             plt.scatter(xs, ys, color=rgb(colors[color]), marker=marker)
         ticks = nice_ticks(1, self.train.last[0] if self.train.last else 1)
         plt.xticks([float(t) for t in ticks], [tick_label(tick) for tick in ticks])
+        self.plot_sessions(plt, colors)
 
     def legend(self, colors: dict[str, str]) -> str:
         """Accuracy, then train and val entries (or when data will come)."""
         if not len(self.train):
             return "[b]Accuracy %[/]  [dim]after the first epoch[/]"
-        train = legend_entry("•", "train", colors["train"])
-        return f"[b]Accuracy %[/]  {train} {legend_entry('x', 'val', colors['val'])}"
+        entries = (legend_entry("•", "train", colors["train"]),
+                   legend_entry("x", "val", colors["val"]), *self.session_legend(colors))
+        return "[b]Accuracy %[/]  " + " ".join(entries)

@@ -6,22 +6,27 @@ Everything else lives where it belongs: when to repaint (redraw.py), what q and 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
 
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.driver import Driver
+from textual.drivers.linux_driver import LinuxDriver
 from textual.theme import Theme
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer
 
 from trainui.core.control import STOP_AFTER_EPOCH, STOP_NOW, Controller
-from trainui.core.events import Event, Failed, Finished, Sink
-from trainui.core.outcome import ExitCode, StopCause
+from trainui.core.errors import TrainuiError, one_line
+from trainui.core.events import Event, Failed, RunStarted, StageStarted
+from trainui.core.outcome import ExitCode
 
 from .accuracy_chart import AccuracyChart
 from .early_stopping_panel import EarlyStoppingPanel
+from .feed import AppFeed, Feed, Job
 from .final_report import FinalReport
 from .header import RunHeader
 from .help_screen import HelpScreen
@@ -29,26 +34,40 @@ from .keys import RUN_ACTIONS, bindings
 from .log_panel import EventLog
 from .loss_chart import LossChart
 from .lr_panel import LearningRatePanel
-from .messages import JobEnded, TrainingEvent, TrainingProgress, event_message
+from .messages import (
+    JobEnded,
+    SummaryRestored,
+    TrainingEvent,
+    TrainingProgress,
+)
 from .panel import EventPanel
 from .progress import ProgressPanel
 from .quit_screen import ConfirmQuitScreen
-from .quitting import QuitAction, ViewState, on_interrupt, on_quit_key, view_exit_code
+from .quitting import (
+    QuitAction,
+    ViewState,
+    on_interrupt,
+    on_quit_key,
+    outcome_of,
+    view_exit_code,
+)
 from .redraw import CHART_RATE, REFRESH_RATE, RedrawSchedule
+from .requests import PendingRequests
 from .size_guard import MIN_HEIGHT, MIN_WIDTH, TooSmall
-from .terminal import detach_from_terminal, watch_terminal
+from .terminal import detach_from_terminal, exit_soon, watch_terminal
+from .terminal_driver import TerminalDriver
 from .theming import next_theme, textual_themes
 
-Job = Callable[[Sink], object]
-"""Feeds every event of a run to the sink it is given and returns when the run ended."""
+CHECK_TRAINER_EVERY = 1.0
+"""Seconds between looks at the trainer process (is it stopped?)."""
 
 
-def run_job(job: Job, sink: Sink) -> str | None:
+def run_job(job: Job, feed: Feed) -> str | None:
     """Run the job; return None, or one line naming the exception it raised."""
     try:
-        job(sink)
+        job(feed)
     except Exception as exc:  # shown on screen; the job should have emitted Failed itself
-        return f"{type(exc).__name__}: {exc}"
+        return one_line(exc)
     return None
 
 
@@ -72,6 +91,8 @@ class TrainApp(App[None]):
         clock: Callable[[], float] = time.time,
         watching: bool = False,
         chart_rate: float = CHART_RATE,
+        trainer_stopped: Callable[[], bool] | None = None,
+        exit_promptly: bool = False,
     ) -> None:
         if refresh_rate <= 0 or chart_rate <= 0:
             raise ValueError("refresh_rate and chart_rate must be positive")
@@ -93,6 +114,11 @@ class TrainApp(App[None]):
         """Watching another process's run: quitting leaves its training alone."""
         self.terminal_lost = False
         """The terminal went away (SSH drop): the app closed, training goes on."""
+        self._trainer_stopped = trainer_stopped
+        self.exit_promptly = exit_promptly
+        """The job follows a run another process trains: on SIGTERM or a lost terminal the
+        process ends within terminal.EXIT_GRACE_S, whatever state the app is in."""
+        self._pending = PendingRequests()
         for bundled in textual_themes():
             self.register_theme(bundled)
         self.theme = theme
@@ -127,29 +153,56 @@ class TrainApp(App[None]):
         self._lr_panel = self.query_one(LearningRatePanel)
         self._body = self.query_one("#body")
         self.set_interval(self._redraw.tick_interval, self._tick)
+        self.set_interval(CHECK_TRAINER_EVERY, self._check_trainer)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
-        watch_terminal(self, self._lose_terminal, self._terminate, self.action_interrupt)
+        exit_codes = (ExitCode.OK, ExitCode.TERMINATED) if self.exit_promptly else None
+        watch_terminal(self, self._lose_terminal, self._terminate, self.action_interrupt,
+                       exit_codes=exit_codes)
         # A daemon thread, not a Textual worker: a second Ctrl+C must not wait for it.
         threading.Thread(target=self._run_job, name="trainui-job", daemon=True).start()
 
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's Linux driver, made safe for terminals that go away."""
+        driver_class = super().get_driver_class()
+        return TerminalDriver if driver_class is LinuxDriver else driver_class
+
     def _terminate(self) -> None:
-        """SIGTERM: stop gracefully, save, and quit with the conventional code."""
+        """SIGTERM: stop gracefully, save, and quit with the conventional code.
+
+        A job in this process is waited for. A trainer in another process is asked to stop
+        and save (it ends the run on its own) and the app quits at once."""
         self.interrupted_with = ExitCode.TERMINATED
-        self.action_interrupt()
+        if not self.exit_promptly:
+            self.action_interrupt()
+            return
+        if self._view_state().training:
+            with contextlib.suppress(TrainuiError):  # a trainer that is gone needs no stop
+                self._control.request_save()
+                self._control.request_stop(STOP_NOW)
+        self.exit(return_code=ExitCode.TERMINATED)
 
     def _lose_terminal(self) -> None:
-        """SIGHUP or a hung-up terminal: close the app quietly; training carries on."""
+        """SIGHUP or a hung-up terminal: close the app quietly; training carries on (a run
+        paused from here stays paused until a watcher resumes it)."""
         if not self.terminal_lost:
             self.terminal_lost = True
+            if self.exit_promptly:
+                exit_soon(ExitCode.OK)
             detach_from_terminal()
             self.exit(return_code=ExitCode.OK)
 
     def _run_job(self) -> None:
-        error = run_job(self._job, self._post_event)
+        error = run_job(self._job, AppFeed(self))
         self.post_message(JobEnded(error))
 
-    def _post_event(self, event: Event) -> None:
-        self.post_message(event_message(event))
+    def _check_trainer(self) -> None:
+        """Say so when the trainer is stopped, or has not answered a request in time."""
+        if self.exiting:
+            return
+        if self._trainer_stopped is not None:
+            self.query_one(RunHeader).note_trainer(self._trainer_stopped())
+        for note in self._pending.overdue(time.monotonic()):
+            self.notify(note, severity="warning", timeout=8)
 
     def flush_panels(self) -> None:
         """Redraw every panel whose state changed, charts and log included, now."""
@@ -171,15 +224,31 @@ class TrainApp(App[None]):
                 or not self._body.is_attached)
 
     def on_training_event(self, message: TrainingEvent) -> None:
-        """Route a core event to every panel; end the run on Finished or Failed."""
+        """Route a core event to every panel; end the run on Finished or Failed, show it
+        live again when a new session starts."""
         if self.exiting:
             return
-        self._route(message.event)
-        if isinstance(message.event, Finished):
-            succeeded = StopCause(message.event.cause).succeeded
-            self._end_run(ExitCode.OK if succeeded else ExitCode.FAILED)
-        elif isinstance(message.event, Failed):
-            self._end_run(ExitCode.FAILED)
+        event = message.event
+        self._pending.heard(event)
+        self._route(event)
+        if isinstance(event, StageStarted | RunStarted) and self.outcome is not None:
+            self._reopen_run()
+        ending = outcome_of(event)
+        if ending is not None:
+            self._end_run(ending)
+
+    def on_summary_restored(self, message: SummaryRestored) -> None:
+        """What happened before the view opened: every panel takes it in."""
+        if self.exiting:
+            return
+        summary = message.summary
+        for panel in self._panels:
+            panel.restore(summary)
+        ending = summary.ending()
+        if ending is not None and not summary.setting_up:
+            self._end_run(outcome_of(ending) or ExitCode.FAILED)
+        else:
+            self.flush_panels()
 
     def on_training_progress(self, message: TrainingProgress) -> None:
         """Route progress, with every step loss since the last one drawn."""
@@ -213,30 +282,48 @@ class TrainApp(App[None]):
         self.refresh_bindings()
         self.flush_panels()
 
+    def _reopen_run(self) -> None:
+        """A new session of the run began (it was resumed): back to the live view."""
+        self.outcome = None
+        self.query_one("#main", ContentSwitcher).current = "live"
+        self.query_one("#body").remove_class("-over")
+        self.refresh_bindings()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Run keys are shown disabled once the run is over."""
         if action in RUN_ACTIONS and self.outcome is not None:
             return None
         return True
 
+    def _request(self, name: str, send: Callable[[], object]) -> bool:
+        """Send a request to the trainer; say on screen why it could not reach it."""
+        try:
+            send()
+        except TrainuiError as exc:
+            self.notify(str(exc), title="Request not sent", severity="error", timeout=8)
+            return False
+        self._pending.sent(name, time.monotonic())
+        return True
+
     def action_toggle_pause(self) -> None:
         """Pause or resume training."""
-        paused = self._control.toggle_pause()
-        self.query_one(RunHeader).note_request("pausing" if paused else "resuming")
-        self.flush_panels()
+        resuming = self._control.paused
+        if self._request("resume" if resuming else "pause", self._control.toggle_pause):
+            self.query_one(RunHeader).note_request("resuming" if resuming else "pausing")
+            self.flush_panels()
 
     def action_save(self) -> None:
         """Ask for a checkpoint at the next step."""
-        self._control.request_save()
-        when = "when training resumes" if self._control.paused else "at the next step"
-        self.notify(f"Saving a checkpoint {when}")
+        if self._request("save", self._control.request_save):
+            when = "when training resumes" if self._control.paused else "at the next step"
+            self.notify(f"Saving a checkpoint {when}")
 
     def action_finish_epoch(self) -> None:
         """Finish after the current epoch, then evaluate."""
-        self._control.request_stop(STOP_AFTER_EPOCH)
-        self.query_one(RunHeader).note_request("stopping")
-        self.notify("Finishing after this epoch, then evaluating")
-        self.flush_panels()
+        if self._request("stop", lambda: self._control.request_stop(STOP_AFTER_EPOCH)):
+            self.query_one(RunHeader).note_request("stopping")
+            self.notify("Finishing after this epoch, then evaluating")
+            self.flush_panels()
 
     def action_next_theme(self) -> None:
         """Switch to the next bundled theme."""
@@ -282,11 +369,16 @@ class TrainApp(App[None]):
             self._stop_and_quit()
 
     def _stop_and_quit(self) -> None:
-        self._quit_when_done = True
-        self._control.request_save()
-        self._control.request_stop(STOP_NOW)
-        self.query_one(RunHeader).note_request("stopping")
-        self.flush_panels()
+        def stop() -> None:
+            self._control.request_save()
+            self._control.request_stop(STOP_NOW)
+
+        if self._request("stop", stop):
+            self._quit_when_done = True
+            self.query_one(RunHeader).note_request("stopping")
+            self.flush_panels()
+        else:
+            self.exit(return_code=self.exit_code)  # nothing trains: nothing to wait for
 
     def _theme_changed(self, theme: Theme) -> None:
         for panel in self._panels:
@@ -302,6 +394,8 @@ def run_app(
     refresh_rate: float = REFRESH_RATE,
     watching: bool = False,
     chart_rate: float = CHART_RATE,
+    trainer_stopped: Callable[[], bool] | None = None,
+    exit_promptly: bool = False,
 ) -> tuple[int, bool]:
     """Run the Textual app; `job(sink)` feeds it a run's events on a thread of its own.
 
@@ -311,7 +405,8 @@ def run_app(
     whether the terminal went away while the job was still running.
     """
     app = TrainApp(job, control, theme=theme, refresh_rate=refresh_rate, watching=watching,
-                   chart_rate=chart_rate)
+                   chart_rate=chart_rate, trainer_stopped=trainer_stopped,
+                   exit_promptly=exit_promptly)
     app.run()
     code = app.return_code if app.return_code is not None else app.exit_code
     return code, app.terminal_lost

@@ -9,16 +9,41 @@ from textual import events
 from textual.app import RenderResult
 from textual_plotext import Plot, PlotextPlot
 
-from trainui.core.series import downsample
+from trainui.core.series import BoundedSeries, downsample
 
 from .panel import EventPanel
 from .theming import chart_colors
 
 
 class EventChart(EventPanel, PlotextPlot):
-    """A plotext chart fed with events; redrawn only on the app's throttled tick."""
+    """A plotext chart fed with events; redrawn only on the app's throttled tick.
+
+    A resumed run goes on from its checkpoint: its series forget what a killed session
+    logged after it, and each session boundary is drawn as a dotted vertical line.
+    """
 
     slow = True
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.resumed_at: list[float] = []
+        """Where on the x axis resumed sessions began."""
+
+    def start_session(self, x: float, series: list[BoundedSeries]) -> None:
+        """A session resumed at `x`: drop later points, remember the boundary."""
+        for each in series:
+            each.truncate(x)
+        self.resumed_at = [at for at in self.resumed_at if at < x] + [x]
+        self.mark_dirty()
+
+    def session_legend(self, colors: dict[str, str]) -> list[str]:
+        """A legend entry for the session boundaries, when there are any."""
+        return [legend_entry("│", "resumed", colors["lr"])] if self.resumed_at else []
+
+    def plot_sessions(self, plt: Plot, colors: dict[str, str]) -> None:
+        """The session boundaries, as vertical lines."""
+        for x in self.resumed_at:
+            plt.vertical_line(x, color=rgb(colors["lr"]))
 
     DEFAULT_CSS = """
     EventChart { height: 1fr; min-height: 6; border-top: solid $panel; border-title-align: left;

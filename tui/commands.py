@@ -46,37 +46,47 @@ def use_tui() -> bool:
 def train_tui(config: Any, args: argparse.Namespace) -> int:
     """Train in a child process and show it live; if the terminal goes away, it finishes.
 
-    The trainer runs in its own process (and session), so drawing the screen never
+    The view opens at once and shows the trainer setting up (importing torch, loading the
+    data...). The trainer runs in its own process and session, so drawing the screen never
     competes with training for the interpreter, and the run survives the terminal.
     """
     from trainui.core.control_channel import RemoteControl
+    from trainui.core.run_dir import trainer_stopped
     from trainui.tui.app import run_app
     from trainui.tui.launch import OUTPUT_LOG, launch_trainer
-    from trainui.tui.terminal import detach_from_terminal, terminal_alive
+    from trainui.tui.terminal import detach_from_terminal, exit_on_signals, terminal_alive
     from trainui.tui.watch import follow
 
-    hung_up = threading.Event()  # the terminal may go away before the app is up
-    signal.signal(signal.SIGHUP, lambda *_: hung_up.set())
-    trainer, run_dir = launch_trainer(config, args.resume)
-    if hung_up.is_set() or not terminal_alive(0):
+    # Until the app is up, a lost terminal or SIGTERM ends this process within
+    # EXIT_GRACE_S; the trainer carries on in its own session either way.
+    exit_on_signals({signal.SIGHUP: ExitCode.OK, signal.SIGTERM: ExitCode.TERMINATED})
+    launched = launch_trainer(config, args.resume)
+    trainer, run_dir = launched.process, launched.run_dir
+    if not terminal_alive(0):
         detach_from_terminal()
-        trainer.wait()  # it trains on in its own session; nothing to show it on
-        return ExitCode.OK
+        return ExitCode.OK  # nothing to show it on: it trains on by itself
     remote = RemoteControl(run_dir)
     shown_to_end = threading.Event()
 
-    def job(sink: Any) -> None:
-        follow(run_dir, sink, remote.observe)
+    def job(feed: Any) -> None:
+        follow(run_dir, feed, restore=feed.restore, observe=remote.observe,
+               alive=launched.alive)
         shown_to_end.set()
 
     code, terminal_lost = run_app(job, remote, theme=args.theme,
-                                  refresh_rate=args.refresh_rate)
-    if code == ExitCode.INTERRUPTED and not shown_to_end.is_set() and not terminal_lost:
+                                  refresh_rate=args.refresh_rate,
+                                  trainer_stopped=lambda: trainer_stopped(run_dir),
+                                  exit_promptly=True)
+    if terminal_lost or code == ExitCode.TERMINATED:
+        return code  # the trainer goes on (or stops, as asked) in its own session
+    if code == ExitCode.INTERRUPTED and not shown_to_end.is_set():
         trainer.send_signal(signal.SIGINT)  # second Ctrl+C: the trainer stops at once too
         trainer.send_signal(signal.SIGINT)
-    trained = trainer.wait()  # after a terminal loss: training goes on to the end
-    if trained not in (ExitCode.OK, ExitCode.INTERRUPTED, ExitCode.TERMINATED) \
-            and not terminal_lost:
+    trained = trainer.wait()
+    if launched.remove_if_unstarted():  # bad input found by the trainer: nothing was trained
+        print(f"trainui: error: {launched.last_output_line()}", file=sys.stderr)
+        return trained
+    if trained not in (ExitCode.OK, ExitCode.INTERRUPTED, ExitCode.TERMINATED):
         print(f"trainui: error: training failed (exit {trained}); see {run_dir / OUTPUT_LOG}",
               file=sys.stderr)
         return ExitCode.FAILED
@@ -102,15 +112,17 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def runs(args: argparse.Namespace) -> int:
-    """`trainui runs`: one line per run under --root."""
-    from trainui.core.run_index import find_runs, summarise
+    """`trainui runs`: one line per run under --root; unreadable folders are noted."""
+    from trainui.core.run_index import list_run, scan_runs
     from trainui.tui.reports import format_runs
 
-    found = find_runs(args.root)
+    found, unreadable = scan_runs(args.root)
+    for folder in unreadable:
+        print(f"trainui: note: skipped {folder}: permission denied", file=sys.stderr)
     if not found:
         print(f"no runs in {args.root}")
         return ExitCode.OK
-    print(format_runs([summarise(path) for path in found]))
+    print(format_runs([list_run(path) for path in found]))
     return ExitCode.OK
 
 

@@ -56,6 +56,13 @@ class FinalReport(EventPanel, VerticalScroll):
     def _(self, event: ev.Failed) -> None:
         self.show_failure(event.message)
 
+    @take.register
+    def _(self, event: ev.StageStarted | ev.RunStarted) -> None:
+        if self.finished is not None or self.failure is not None:
+            self.finished = self.failure = None  # a new session: the old ending is history
+            self.remove_class("-failed")
+            self.mark_dirty()
+
     def show_failure(self, message: str) -> None:
         """Show why the run failed, on screen rather than only in a traceback."""
         self.failure = message
@@ -64,6 +71,10 @@ class FinalReport(EventPanel, VerticalScroll):
 
     def redraw(self) -> None:
         """Render the outcome in the current theme's colours."""
+        if self.failure is None and self.finished is None:
+            for part in ("#failure", "#summary", "#matrix", "#metrics"):
+                self.query_one(part, Static).update("")
+            return
         if self.failure is not None:
             self.query_one("#failure", Static).update(
                 Content.assemble(("Training failed\n\n", "bold $error"), self.failure)

@@ -22,17 +22,23 @@ STATE_STYLES = {
     "paused": "$warning",
     "resuming": "$warning",
     "stopping": "$warning",
+    "stalled": "$error",
     "evaluating": "$primary",
     "finished": "$primary",
     "failed": "$error",
 }
 FINAL_STATES = ("finished", "failed")
+QUIET_AFTER = 5.0
+"""Seconds without an event from a training run after which the header says so."""
 
 
 class RunHeader(EventPanel, Widget):
     """Run name, model, data, device, state (running, paused, ...) and elapsed time.
 
     Two one-line widgets: the clock ticking once a second repaints only the state line.
+    Elapsed time counts earlier sessions of a resumed run too. While a trainer sets up, the
+    second line says what it is doing; once it runs, a trainer that went quiet or was
+    stopped (SIGSTOP) is named as such.
     """
 
     DEFAULT_CSS = """
@@ -45,8 +51,12 @@ class RunHeader(EventPanel, Widget):
         self._clock = clock
         self.state = "starting"
         self._started: ev.RunStarted | None = None
+        self._stage: ev.StageStarted | None = None
         self._elapsed_final: float | None = None
-        self._shown_elapsed = ""
+        self._last_event_at: float | None = None
+        self.trainer_stopped = False
+        """The trainer process is stopped (SIGSTOP): it cannot answer."""
+        self._shown = ("", "", "")
 
     def compose(self) -> ComposeResult:
         yield Static(id="state-line")
@@ -57,49 +67,86 @@ class RunHeader(EventPanel, Widget):
         if self.state not in FINAL_STATES:
             self._set_state(state)
 
+    def note_trainer(self, stopped: bool) -> None:
+        """What a look at the trainer process found: whether it is stopped."""
+        if stopped != self.trainer_stopped:
+            self.trainer_stopped = stopped
+            self.mark_dirty()
+
     def elapsed(self) -> float | None:
-        """Seconds since the run started, by the injected clock; fixed once it is over."""
+        """Seconds the run has trained, earlier sessions included; fixed once it is over."""
         if self._elapsed_final is not None:
             return self._elapsed_final
-        if self._started is None:
+        if self._started is None or self._stage is not None:
+            return None  # a session is setting up
+        return self._started.elapsed_before + self._clock() - self._started.time
+
+    def quiet_for(self) -> float | None:
+        """Seconds since the last event, when a running run has been quiet for a while."""
+        if self.state != "running" or self._last_event_at is None:
             return None
-        return self._clock() - self._started.time
+        quiet = self._clock() - self._last_event_at
+        return quiet if quiet >= QUIET_AFTER else None
 
     def needs_redraw(self) -> bool:
-        """Also redraw when the shown elapsed time would change."""
-        return super().needs_redraw() or format_duration(self.elapsed()) != self._shown_elapsed
+        """Also redraw when the clocks shown would change."""
+        return super().needs_redraw() or self._texts() != self._shown
 
     def redraw(self) -> None:
         """Show the two header lines."""
-        self._shown_elapsed = format_duration(self.elapsed())
+        self._shown = self._texts()
         set_text(self.query_one("#state-line", Static), self._state_line())
         set_text(self.query_one("#run-line", Static), self._run_line())
+
+    def _texts(self) -> tuple[str, str, str]:
+        quiet = self.quiet_for()
+        stage = "" if self._stage is None else format_duration(self._clock() - self._stage.time)
+        return (format_duration(self.elapsed()),
+                "" if quiet is None else format_duration(quiet), stage)
 
     @singledispatchmethod
     def take(self, event: ev.Event) -> None:
         """Follow the events that change the state."""
+        self._heard(event)
+
+    def _heard(self, event: ev.Event) -> None:
+        quiet = self.quiet_for() is not None
+        self._last_event_at = event.time
+        if quiet:
+            self.mark_dirty()
+
+    @take.register
+    def _(self, event: ev.StageStarted) -> None:
+        self._heard(event)  # stages come only while a session sets up, before RunStarted
+        self._stage, self._elapsed_final = event, None
+        self._set_state("starting")
 
     @take.register
     def _(self, event: ev.RunStarted) -> None:
-        self._started = event
+        self._heard(event)
+        self._started, self._stage, self._elapsed_final = event, None, None
         self._set_state("running")
 
     @take.register
     def _(self, event: ev.Paused) -> None:
+        self._heard(event)
         if self.state != "stopping":
             self._set_state("paused")
 
     @take.register
     def _(self, event: ev.Resumed) -> None:
+        self._heard(event)
         if self.state != "stopping":
             self._set_state("running")
 
     @take.register
     def _(self, event: ev.StopRequested | ev.NonFiniteLoss) -> None:
+        self._heard(event)
         self._set_state("stopping")
 
     @take.register
     def _(self, event: ev.TrainingStopped) -> None:
+        self._heard(event)
         self._set_state("evaluating")
 
     @take.register
@@ -109,26 +156,41 @@ class RunHeader(EventPanel, Widget):
 
     @take.register
     def _(self, event: ev.Failed) -> None:
-        if self._started is not None:
-            self._elapsed_final = event.time - self._started.time
+        started = self._started
+        if started is not None and self._stage is None and self._elapsed_final is None:
+            self._elapsed_final = started.elapsed_before + event.time - started.time
         self._set_state("failed")
 
     def _set_state(self, state: str) -> None:
         self.state = state
         self.mark_dirty()
 
+    def _shown_state(self) -> str:
+        if self.trainer_stopped and self.state not in FINAL_STATES:
+            return "stalled"
+        return self.state
+
     def _state_line(self) -> Content:
         name = self._started.run_name if self._started else "trainui"
-        style = f"bold reverse {STATE_STYLES[self.state]}"
-        badge = Content.styled(f" {self.state.upper()} ", style)
-        return Content.assemble(
-            badge, " ", (name, "bold"), "  elapsed ", (self._shown_elapsed, "bold")
-        )
+        state = self._shown_state()
+        badge = Content.styled(f" {state.upper()} ", f"bold reverse {STATE_STYLES[state]}")
+        elapsed, quiet, _ = self._shown
+        parts: list[str | tuple[str, str] | Content] = [
+            badge, " ", (name, "bold"), "  elapsed ", (elapsed, "bold")]
+        if state == "stalled":
+            parts.append(("  the trainer process is stopped (SIGSTOP?): no training happens",
+                          "$error"))
+        elif quiet:
+            parts.append((f"  no news from the trainer for {quiet}", "$warning"))
+        return Content.assemble(*parts)
 
     def _run_line(self) -> Content:
-        run = self._started
+        run, stage = self._started, self._stage
+        if stage is not None:
+            return Content.assemble(("starting: ", "dim"), (stage.stage, "bold"),
+                                    (f" ({self._shown[2]})", "dim"))
         if run is None:
-            return Content.styled("waiting for the run to start...", "dim")
+            return Content.styled("waiting for the trainer to start...", "dim")
         return Content.assemble(
             (run.model_name, "bold"), f" ({run.parameter_count:,} params) | ",
             (run.dataset_name, "bold"),

@@ -9,6 +9,7 @@ from textual.widgets import RichLog
 
 from trainui.core import events as ev
 from trainui.core.event_text import describe
+from trainui.core.run_summary import RunSummary
 
 from .panel import EventPanel
 from .timing import format_clock
@@ -60,6 +61,11 @@ class EventLog(EventPanel, RichLog):
         style = Style(color=Color.parse(color).rich_color)
         self._pending.append(Text.assemble(stamp, Text(line, style=style)))
         self.mark_dirty()
+
+    def restore(self, summary: RunSummary) -> None:
+        """The latest lines of the run so far."""
+        for event in summary.log:
+            self.take(event)
 
     def on_resize(self, event: object) -> None:
         """Keep the newest lines in view when the log changes height (the end-of-run layout

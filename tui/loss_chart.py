@@ -7,6 +7,7 @@ from functools import singledispatchmethod
 from textual_plotext import Plot
 
 from trainui.core import events as ev
+from trainui.core.run_summary import RunSummary
 from trainui.core.series import BoundedSeries, Smoother
 
 from .chart import EventChart, legend_entry, nice_ticks, rgb, tick_label
@@ -16,7 +17,7 @@ class LossChart(EventChart):
     """Loss against the global step."""
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)
         self.step_loss = BoundedSeries()
         self.smooth_loss = BoundedSeries()
         self.train_loss = BoundedSeries(capacity=1024)
@@ -41,6 +42,19 @@ class LossChart(EventChart):
         self.val_loss.append(event.global_step, event.val_loss)
         self.mark_dirty()
 
+    @take.register
+    def _(self, event: ev.RunStarted) -> None:
+        if event.start_epoch:
+            self.start_session(event.start_epoch * event.steps_per_epoch, [
+                self.step_loss, self.smooth_loss, self.train_loss, self.val_loss])
+
+    def restore(self, summary: RunSummary) -> None:
+        """Epoch points and sessions from the replay; every step loss the summary kept."""
+        for event in summary.replay():
+            self.take(event)
+        xs, ys = summary.step_loss.points()
+        self.add_step_losses([[x, y] for x, y in zip(xs, ys, strict=True)])
+
     def plot(self, plt: Plot, colors: dict[str, str]) -> None:
         """Raw steps faint underneath, smoothed on top, epochs as markers."""
         if not len(self.step_loss) and not len(self.train_loss):
@@ -56,6 +70,7 @@ class LossChart(EventChart):
             xs, ys = self.fit(*series.points())
             if xs:
                 plt.scatter(xs, ys, color=rgb(colors[color]), marker=marker)
+        self.plot_sessions(plt, colors)
 
     def _last_step(self) -> float:
         ends = [series.last[0] for series in (self.step_loss, self.train_loss) if series.last]
@@ -68,5 +83,6 @@ class LossChart(EventChart):
             legend_entry("⠉", "smoothed", colors["smooth_loss"]),
             legend_entry("•", "train", colors["train"]),
             legend_entry("x", "val", colors["val"]),
+            *self.session_legend(colors),
         )
         return "[b]Loss[/]  " + " ".join(entries)

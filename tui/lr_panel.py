@@ -11,6 +11,7 @@ from textual.widget import Widget
 from textual.widgets import Label, Sparkline
 
 from trainui.core import events as ev
+from trainui.core.run_summary import RunSummary
 from trainui.core.series import BoundedSeries, downsample
 
 from .panel import EventPanel, set_text
@@ -66,7 +67,13 @@ class LearningRatePanel(EventPanel, Widget):
     def take(self, event: ev.Event) -> None:
         """Follow the learning rate."""
 
-    def add_points(self, points: list[tuple[int, float]]) -> None:
+    def restore(self, summary: RunSummary) -> None:
+        """The value and history of the learning rate so far."""
+        super().restore(summary)
+        xs, ys = summary.lr.points()
+        self.add_points(list(zip(xs, ys, strict=True)))
+
+    def add_points(self, points: list[tuple[float, float]]) -> None:
         """Record (global_step, lr) of progress events, the coalesced ones included."""
         for step, lr in points:
             self._record(step, lr)
@@ -75,7 +82,7 @@ class LearningRatePanel(EventPanel, Widget):
     def _(self, event: ev.LRChanged) -> None:
         self._record(event.global_step, event.new_lr)
 
-    def _record(self, step: int, lr: float) -> None:
+    def _record(self, step: float, lr: float) -> None:
         # Once the rate has changed the sparkline is shown, and every new point moves it;
         # while it is constant the sparkline is hidden and only the value matters.
         self._varies = self._varies or (self.current is not None and lr != self.current)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from textual.message import Message
 
 from trainui.core.events import Event, Progress
+from trainui.core.run_summary import RunSummary
 
 
 @dataclass
@@ -22,7 +23,7 @@ class TrainingProgress(Message):
 
     event: Progress
     step_losses: list[list[float]]
-    lr_points: list[tuple[int, float]] = field(default_factory=list)
+    lr_points: list[tuple[float, float]] = field(default_factory=list)
     """(global_step, lr) of this progress and of every one it replaced."""
 
     def can_replace(self, message: Message) -> bool:
@@ -35,6 +36,13 @@ class TrainingProgress(Message):
         message.step_losses[:0] = self.step_losses
         message.lr_points[:0] = self.lr_points
         return True
+
+
+@dataclass
+class SummaryRestored(Message):
+    """What happened in the run before the view opened (a watched or resumed run)."""
+
+    summary: RunSummary
 
 
 @dataclass

@@ -9,6 +9,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from trainui.core.events import Event
+from trainui.core.run_summary import RunSummary
 
 
 class EventPanel:
@@ -26,6 +27,11 @@ class EventPanel:
 
     def take(self, event: Event) -> None:
         """Fold an event into the panel's state (default: ignore it)."""
+
+    def restore(self, summary: RunSummary) -> None:
+        """Take in what happened before the view opened (default: the summary's replay)."""
+        for event in summary.replay():
+            self.take(event)
 
     def mark_dirty(self) -> None:
         """Ask for a redraw at the next tick."""

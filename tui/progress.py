@@ -131,7 +131,9 @@ class ProgressPanel(EventPanel, Widget):
 
     @take.register
     def _(self, event: ev.RunStarted) -> None:
-        self._run = event
+        self._run, self._over = event, False
+        self._paused_since, self._paused_seconds = None, 0.0
+        self.mark_dirty()
 
     @take.register
     def _(self, event: ev.Progress) -> None:

@@ -1,7 +1,8 @@
-"""`trainui watch`: follow a run's events.jsonl and control it through its channel."""
+"""`trainui watch`: follow a run's summary and events.jsonl; control it through its channel."""
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -9,27 +10,38 @@ from pathlib import Path
 from trainui.core.console import ConsoleSink
 from trainui.core.control_channel import RemoteControl
 from trainui.core.event_file import EVENT_LOG, EventLogReader
-from trainui.core.events import Event, Failed, Finished, RunStarted, Sink
+from trainui.core.events import Event, Failed, Finished, RunStarted, Sink, StageStarted
 from trainui.core.outcome import ExitCode
-from trainui.core.run_dir import is_locked
+from trainui.core.run_dir import is_locked, trainer_stopped
+from trainui.core.run_summary import RunSummary, load_summary
 
 POLL_SECONDS = 0.25
 
 
-def follow(run_dir: Path, sink: Sink, observe: Callable[[Event], None] = lambda e: None,
-           poll: float = POLL_SECONDS) -> None:
-    """Feed every event of the run to `sink`, old ones first, until it ends.
+def follow(run_dir: Path, sink: Sink, *, restore: Callable[[RunSummary], None] | None = None,
+           observe: Callable[[Event], None] = lambda e: None,
+           alive: Callable[[], bool] | None = None, poll: float = POLL_SECONDS) -> None:
+    """Feed a run to a view until its current session ends: first what happened so far
+    (the summary, to `restore`, or as replayed events to `sink`), then every new event.
 
-    A run whose trainer is gone without a final event ends with a Failed event that says
-    how to continue it.
+    A run whose trainer is gone (`alive`, by default: someone holds the run's lock)
+    without a final event ends with a Failed event that says how to continue it.
     """
-    reader = EventLogReader(run_dir / EVENT_LOG)
-    ended = False
-    while True:
+    trainer_alive = alive or (lambda: is_locked(run_dir))
+    summary = load_summary(run_dir, keep=True)
+    for event in summary.replay():
+        observe(event)
+        if restore is None:
+            sink(event)
+    if restore is not None:
+        restore(summary)
+    ended = summary.ending() is not None and not summary.setting_up
+    reader = EventLogReader(run_dir / EVENT_LOG, offset=summary.events_offset)
+    while not ended:
         events = reader.read_new()
-        if not events and not is_locked(run_dir):
+        if not events and not trainer_alive():
             events = reader.read_new()  # whatever it wrote just before it went away
-            if not ended and not _ends(events, ended):
+            if not _ends(events, ended):
                 events.append(Failed(message=(
                     f"run interrupted: no process is training it (continue with "
                     f"`trainui train --resume {run_dir}`)")))
@@ -37,15 +49,14 @@ def follow(run_dir: Path, sink: Sink, observe: Callable[[Event], None] = lambda 
             observe(event)
             sink(event)
         ended = _ends(events, ended)
-        if ended:
-            return
-        time.sleep(poll)
+        if not ended:
+            time.sleep(poll)
 
 
 def _ends(events: list[Event], ended: bool) -> bool:
-    """Whether the latest session has ended after these events (a resume starts anew)."""
+    """Whether the latest session has ended after these events (a new one starts anew)."""
     for event in events:
-        if isinstance(event, RunStarted):
+        if isinstance(event, RunStarted | StageStarted):
             ended = False
         elif isinstance(event, Finished | Failed):
             ended = True
@@ -55,14 +66,24 @@ def _ends(events: list[Event], ended: bool) -> bool:
 def watch_run(run_dir: Path, *, theme: str, refresh_rate: float) -> int:
     """The TUI on another process's run; its keys reach that process."""
     from trainui.tui.app import run_app
+    from trainui.tui.terminal import exit_on_signals
 
+    exit_on_signals({signal.SIGHUP: ExitCode.OK, signal.SIGTERM: ExitCode.TERMINATED})
     remote = RemoteControl(run_dir)
-    code, _ = run_app(lambda sink: follow(run_dir, sink, remote.observe), remote,
-                      theme=theme, refresh_rate=refresh_rate, watching=True)
+    code, _ = run_app(lambda feed: follow(run_dir, feed, restore=feed.restore,
+                                          observe=remote.observe),
+                      remote, theme=theme, refresh_rate=refresh_rate, watching=True,
+                      trainer_stopped=lambda: trainer_stopped(run_dir), exit_promptly=True)
     return code
 
 
 def watch_headless(run_dir: Path) -> int:
-    """Print the run's events as log lines until it ends (stdout is not a terminal)."""
-    follow(run_dir, ConsoleSink(heartbeat=float("inf"), failures=True))
+    """Print the run's recent log lines, then new ones until it ends (no terminal)."""
+    console = ConsoleSink(heartbeat=float("inf"), failures=True)
+
+    def restore(summary: RunSummary) -> None:
+        for event in summary.log:
+            console(event)
+
+    follow(run_dir, console, restore=restore)
     return ExitCode.OK

@@ -1,0 +1,73 @@
+"""What a trainer writes as it trains (events.jsonl, summary.json), and opening a run for it.
+
+Torch-free, so the trainer process can take the run's lock and say "importing torch" in
+events.jsonl before the slow imports begin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import RunConfig
+from .errors import TrainuiError
+from .event_file import EVENT_LOG, EventLogSink
+from .events import Event
+from .run_dir import RunLock, check_run_dir, read_config
+from .run_summary import RunSummarySink, load_summary
+
+
+class RunRecord:
+    """The sink that records a run: events.jsonl, and summary.json kept current from it."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.summary = load_summary(run_dir)  # a resumed run continues its summary
+        self._summary_sink = RunSummarySink(run_dir, self.summary)
+        self._log = EventLogSink(run_dir / EVENT_LOG, on_written=self._summary_sink.written)
+
+    def __call__(self, event: Event) -> None:
+        self._log(event)
+
+    def close(self) -> None:
+        """Write what is held back, then the summary."""
+        self._log.close()
+        self._summary_sink.save()
+
+
+@dataclass
+class OpenedRun:
+    """A run directory a trainer holds: its lock, its checked config, its record."""
+
+    run_dir: Path
+    config: RunConfig
+    lock: RunLock
+    record: RunRecord
+
+    def close(self) -> None:
+        """Finish the record and let go of the lock."""
+        try:
+            self.record.close()
+        finally:
+            self.lock.release()
+
+
+def open_run(run_dir: Path, *, resume: bool) -> OpenedRun:
+    """Lock a run directory to train it: a prepared new run, or one to resume.
+
+    Raises TrainuiError for a directory that is not a trainui run, one another process
+    trains, a bad config.json, or (without `resume`) a run that has started already.
+    """
+    action = "resume" if resume else "train"
+    check_run_dir(run_dir, action)
+    lock = RunLock(run_dir)
+    try:
+        config = read_config(run_dir, action)
+        record = RunRecord(run_dir)
+        if not resume and record.summary.sessions:
+            record.close()
+            raise TrainuiError(f"run {run_dir} has started already (continue it with "
+                               f"--resume {run_dir})")
+    except BaseException:
+        lock.release()
+        raise
+    return OpenedRun(run_dir, config, lock, record)
