@@ -18,7 +18,7 @@ class ConsoleSink:
     """
 
     def __init__(
-        self, stream: TextIO | None = None, heartbeat: float = 30.0, failures: bool = False
+        self, stream: TextIO | None = None, heartbeat: float = 15.0, failures: bool = False
     ) -> None:
         self.stream: TextIO | None = stream or sys.stdout
         self.heartbeat = heartbeat

@@ -11,6 +11,11 @@ class TrainuiError(Exception):
     """
 
 
+class RunFailed(Exception):
+    """A run failed unexpectedly; the message is the one line that says so (the original
+    exception is its __cause__, its traceback in the run's error.log)."""
+
+
 def one_line(error: BaseException | str, limit: int = 300) -> str:
     """An error as one short line: `Type: message` for exceptions, whitespace collapsed.
 
@@ -19,7 +24,7 @@ def one_line(error: BaseException | str, limit: int = 300) -> str:
     """
     if isinstance(error, BaseException):
         text = " ".join(str(error).split())
-        if not isinstance(error, TrainuiError):
+        if not isinstance(error, TrainuiError | RunFailed):
             text = f"{type(error).__name__}: {text}" if text else type(error).__name__
     else:
         text = " ".join(error.split())
@@ -54,6 +59,6 @@ def report_error(error: BaseException, prog: str = "trainui") -> int:
         print(f"{prog}: error: {one_line(error, 1000)}", file=sys.stderr)
         return ExitCode.USAGE
     if debugging():
-        traceback.print_exception(error, file=sys.stderr)
+        traceback.print_exception(error.__cause__ or error, file=sys.stderr)
     print(f"{prog}: error: {one_line(error, 1000)}", file=sys.stderr)
     return ExitCode.FAILED

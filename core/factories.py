@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +21,7 @@ def import_factory(spec: str, what: str) -> Callable[..., Any]:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise TrainuiError(f"{what} {spec!r}: expected the form package.module:factory")
+    _current_directory_on_path()
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -45,3 +48,11 @@ def call_factory(factory: Callable[..., Any], spec: str, what: str, *args: Any) 
         raise
     except Exception as exc:
         raise TrainuiError(f"{what} {spec!r} raised {type(exc).__name__}: {exc}") from None
+
+
+def _current_directory_on_path() -> None:
+    """Modules in the working directory import, as with `python -m` (a console script
+    does not put it on sys.path by itself)."""
+    here = os.getcwd()
+    if here not in sys.path and "" not in sys.path:
+        sys.path.insert(0, here)

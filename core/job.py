@@ -32,7 +32,7 @@ from .control import Control
 from .control_channel import ControlChannel
 from .data import DataSplits, load_dataset
 from .devices import resolve_device
-from .errors import TrainuiError, one_line
+from .errors import RunFailed, TrainuiError, one_line
 from .events import EventBus, Failed, Finished, RunStarted, Sink, StageStarted
 from .files import FileWriter
 from .history import History
@@ -127,7 +127,7 @@ def _run(start: _Start, sinks: Sequence[Sink], views: Sequence[Sink],
             log = _write_traceback(outcome.run_dir)
             message = failure_message(exc) + (f" (see {log})" if log else "")
             bus.emit_final(Failed(message=message))
-            raise
+            raise RunFailed(message) from exc
     assert outcome.run_dir is not None
     return RunResult(outcome.run_dir, history, outcome.metrics, outcome.cause, outcome.reason)
 

@@ -16,9 +16,9 @@ import typing
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from trainui.tui.redraw import MAX_REFRESH_RATE, REFRESH_RATE
+
 COMMANDS = ("train", "eval", "runs", "watch")
-REFRESH_RATE = 2.0
-"""Screen updates per second at most, by default."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -122,8 +122,8 @@ def _add_view(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     p.add_argument("--theme", default="dark", help="TUI theme: dark, light, high-contrast "
                    "(default dark)")
     p.add_argument("--refresh-rate", type=rate, default=REFRESH_RATE, metavar="HZ",
-                   help=f"TUI screen updates per second at most (default {REFRESH_RATE:g}); "
-                   "charts and the log at most once a second")
+                   help=f"TUI screen updates per second at most (default {REFRESH_RATE:g}, "
+                   f"capped at {MAX_REFRESH_RATE:g}); charts and the log at most once a second")
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:

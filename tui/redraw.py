@@ -12,6 +12,8 @@ from typing import Protocol
 
 REFRESH_RATE = 2.0
 """Screen updates per second at most, by default."""
+MAX_REFRESH_RATE = 60.0
+"""The most screen updates a second anyone gets: Textual's own frame cap (its MAX_FPS)."""
 CHART_RATE = 1.0
 """Redraws per second, at most, of the charts and the event log. A chart redraw costs
 ~15 ms and re-sends the whole chart area (~10 KB for both charts at 120x40); a new log line
@@ -38,6 +40,7 @@ class RedrawSchedule:
             raise ValueError("refresh_rate and chart_rate must be positive")
         self.text = [panel for panel in panels if not panel.slow]
         self.slow = [panel for panel in panels if panel.slow]
+        refresh_rate = min(refresh_rate, MAX_REFRESH_RATE)  # a terminal shows no more
         self.tick_interval = 1 / refresh_rate
         self._slow_interval = 1 / min(chart_rate, refresh_rate)
         self._slow_drawn_at = -math.inf

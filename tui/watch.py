@@ -78,12 +78,23 @@ def watch_run(run_dir: Path, *, theme: str, refresh_rate: float) -> int:
 
 
 def watch_headless(run_dir: Path) -> int:
-    """Print the run's recent log lines, then new ones until it ends (no terminal)."""
+    """Print the run's recent log lines, then new ones until it ends (no terminal); exit
+    with the run's outcome (1 if it failed)."""
+    from trainui.tui.quitting import outcome_of
+
     console = ConsoleSink(heartbeat=float("inf"), failures=True)
+    outcome: list[ExitCode] = []
 
     def restore(summary: RunSummary) -> None:
         for event in summary.log:
             console(event)
 
-    follow(run_dir, console, restore=restore)
-    return ExitCode.OK
+    def observe(event: Event) -> None:
+        ending = outcome_of(event)
+        if ending is not None:
+            outcome[:] = [ending]
+        elif isinstance(event, RunStarted | StageStarted):
+            outcome.clear()
+
+    follow(run_dir, console, restore=restore, observe=observe)
+    return outcome[0] if outcome else ExitCode.OK
