@@ -117,9 +117,10 @@ class Control:
             return self._stop_mode, self._stop_source
 
     def wait_while_paused(self, timeout: float = 1.0) -> None:
-        """Block until resumed or asked to stop now; wakes only on requests."""
+        """Block until resumed, asked to stop now, or asked for a checkpoint (which a
+        paused loop saves at once); wakes only on requests."""
         with self._cond:
-            while self._paused and self._stop_mode != STOP_NOW:
+            while self._paused and self._stop_mode != STOP_NOW and not self._save_requested:
                 self._cond.wait(timeout)
             self._refresh_pending()
 

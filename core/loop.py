@@ -267,6 +267,11 @@ def handle_requests(loop: Loop, running: RunningMetrics, started: float) -> bool
         paused_at = time.monotonic()
         loop.emit(Paused(epoch=loop.epoch + 1, global_step=loop.global_step))
         control.wait_while_paused()
+        while control.paused and control.stop_mode != STOP_NOW:  # woken to save
+            if control.take_save_request() and report_progress(loop, running, _step(loop),
+                                                               started):
+                loop.call("on_save_requested")
+            control.wait_while_paused()
         if control.stop_mode != STOP_NOW:
             loop.emit(Resumed(epoch=loop.epoch + 1, global_step=loop.global_step,
                               paused_seconds=time.monotonic() - paused_at))

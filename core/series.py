@@ -57,7 +57,8 @@ class BoundedSeries:
         if count and sum_x / count > last_x:
             self._pending = [0.0, 0.0, 0]
         if self.last is not None and self.last[0] > last_x:
-            self.last = None
+            xs, ys = self.points()
+            self.last = (xs[-1], ys[-1]) if xs else None
 
     def points(self) -> tuple[list[float], list[float]]:
         """The x and y values, oldest first, the partly filled bin as its mean."""

@@ -116,3 +116,40 @@ class TestFailure:
             await settle(pilot, job, done=True)
 
         assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+class TestSessions:
+    def test_starting(self, snap_compare, jobs) -> None:  # type: ignore[no-untyped-def]
+        """While the trainer sets up: STARTING, and what it is doing, before any data."""
+        from trainui.core.control import Control
+        from trainui.tui.app import TrainApp
+
+        events = [ev.StageStarted(time=100.0, stage="importing torch"),
+                  ev.StageStarted(time=102.0, stage="loading data set digits")]
+        job = FakeJob(events, hold=True)
+        jobs.append(job)
+        app = TrainApp(job, Control(), clock=lambda: 103.0)
+
+        async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+            await settle(pilot, job)
+
+        assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+    def test_resumed(self, snap_compare, jobs) -> None:  # type: ignore[no-untyped-def]
+        """A run stopped after epoch 4 and resumed from epoch 3: the live session, charts
+        from the checkpoint on, the session boundary drawn and in the legends."""
+        from test_tui_sessions import first_session, second_session
+
+        from trainui.core.control import Control
+        from trainui.tui.app import TrainApp
+
+        old = first_session()
+        new = second_session(old[-1].time + 10)
+        job = FakeJob([*old, *new], hold=True)
+        jobs.append(job)
+        app = TrainApp(job, Control(), clock=lambda: new[-1].time + 1)
+
+        async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+            await settle(pilot, job)
+
+        assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)

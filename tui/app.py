@@ -315,7 +315,7 @@ class TrainApp(App[None]):
     def action_save(self) -> None:
         """Ask for a checkpoint at the next step."""
         if self._request("save", self._control.request_save):
-            when = "when training resumes" if self._control.paused else "at the next step"
+            when = "now (training stays paused)" if self._control.paused else "at the next step"
             self.notify(f"Saving a checkpoint {when}")
 
     def action_finish_epoch(self) -> None:
