@@ -1,6 +1,7 @@
 """Record the event stream the TUI tests replay: a real short run, its times rebased.
 
     python tests/record_run.py            # rewrites tests/data/recorded_run.jsonl
+    python tests/record_run.py --upgrade  # only brings its events to the current schema
 
 The run is real (the MLP on digits, a step LR schedule, a periodic checkpoint, a pause
 and a save requested mid-epoch), so the recording has exactly the events and fields
@@ -71,8 +72,17 @@ def rebase(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return events
 
 
+def upgrade() -> list[dict[str, Any]]:
+    """The recording's events read and written again: fields added since get their
+    defaults, removed ones go; the run itself (and so every snapshot) stays the same."""
+    from trainui.core.events import event_from_dict
+
+    events = [event_from_dict(json.loads(line)) for line in RECORDING.read_text().splitlines()]
+    return [event.to_dict() for event in events if event is not None]
+
+
 def main() -> int:
-    events = rebase(record())
+    events = upgrade() if "--upgrade" in sys.argv[1:] else rebase(record())
     RECORDING.parent.mkdir(exist_ok=True)
     RECORDING.write_text("".join(json.dumps(event) + "\n" for event in events))
     kinds: dict[str, int] = {}

@@ -1,7 +1,8 @@
 """The recorded run the TUI tests replay still matches what trainui emits.
 
-When an event gains, loses or renames a field, these fail: record the stream anew with
-`python tests/record_run.py`, review the snapshot changes, and commit both.
+When an event gains, loses or renames a field, these fail: bring the recording up to date
+with `python tests/record_run.py --upgrade` (a field added with a default), or record the
+stream anew with `python tests/record_run.py`; review the snapshot changes, commit both.
 """
 
 from __future__ import annotations
