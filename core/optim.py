@@ -32,7 +32,8 @@ def build_scheduler(
             optimizer, mode="min", factor=config.lr_factor, patience=config.lr_patience
         )
     if name == "step":
-        return lr_scheduler.StepLR(optimizer, step_size=max(1, config.epochs // 3), gamma=0.1)
+        return lr_scheduler.StepLR(optimizer, step_size=max(1, config.epochs // 3),
+                                   gamma=config.lr_factor)
     if name == "cosine":
         return lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
     if name == "onecycle":

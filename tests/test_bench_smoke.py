@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 RATES = ("train_steps_per_s", "epoch_steps_per_s", "steady_steps_per_s",
          "steady_cpu_steps_per_s")

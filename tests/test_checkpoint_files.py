@@ -11,6 +11,8 @@ import torch
 from trainui.core.checkpoint import load_checkpoint
 from trainui.core.errors import TrainuiError
 
+pytestmark = pytest.mark.slow
+
 CHECKPOINT_KEYS = {
     "model_state_dict", "optimizer_state_dict", "epoch", "loss", "scheduler_state_dict",
     "scaler_state_dict", "callbacks", "history", "rng_state", "config",

@@ -18,6 +18,8 @@ HELP_PROBE = """
 import contextlib, io, json, sys
 from trainui.tui.cli import build_parser, main
 
+pytestmark = pytest.mark.slow
+
 build_parser()
 usages = []
 for argv in (["--help"], ["train", "--help"], ["eval", "--help"]):

@@ -27,6 +27,7 @@ from trainui.core.models import mlp
 from trainui.core.outcome import ExitCode
 from trainui.tui import cli, commands
 
+pytestmark = pytest.mark.slow
 FACTORIES = "trainui_test_factories"
 FACTORY_SOURCE = '''
 def not_a_model(input_shape, num_classes):

@@ -144,6 +144,7 @@ def test_validation_split_is_fixed_and_follows_val_fraction(tmp_path):
     assert set(first.val.indices).isdisjoint(first.train.indices)
 
 
+@pytest.mark.slow
 def test_importing_data_module_stays_light():
     """torchvision and sklearn load lazily; no UI library is ever imported by the core."""
     code = (

@@ -6,6 +6,9 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow
 UI_PACKAGES = ("textual", "rich", "plotext", "textual_plotext")
 
 PROBE = """

@@ -40,6 +40,7 @@ def train(epochs: int = 2, **kwargs):  # type: ignore[no-untyped-def]
     return model, history, recorder
 
 
+@pytest.mark.slow
 def test_fit_returns_history_like_the_chapter() -> None:
     _, history, recorder = train(epochs=3, progress_interval=0.0)
     assert len(history) == 3
@@ -55,6 +56,7 @@ def test_fit_returns_history_like_the_chapter() -> None:
     assert recorder.of(TrainingStopped)[0].cause == "completed"
 
 
+@pytest.mark.slow
 def test_test_loader_gives_final_metrics_in_finished() -> None:
     test_loader = digits_loaders()[2]
     _, _, recorder = train(epochs=2, test_loader=test_loader, class_names=digits().class_names)
@@ -65,6 +67,7 @@ def test_test_loader_gives_final_metrics_in_finished() -> None:
     assert finished.class_names == [str(i) for i in range(10)]
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights() -> None:
     torch.manual_seed(1)
     first, _, _ = train(epochs=1)
@@ -74,6 +77,7 @@ def test_same_seed_same_weights() -> None:
         assert torch.equal(a, b)
 
 
+@pytest.mark.slow
 def test_early_stopping_ends_fit_with_its_reason() -> None:
     _, history, recorder = train(epochs=10, callbacks=[EarlyStopping(monitor="val_loss",
                                                                      patience=0, min_delta=10)])
@@ -112,6 +116,7 @@ class PauseAfterFirstProgress:
             self.steps_while_paused.append(event.global_step)
 
 
+@pytest.mark.slow
 def test_pause_holds_steps_and_resume_continues() -> None:
     control = Control()
     watcher = PauseAfterFirstProgress(control)
@@ -151,6 +156,7 @@ def test_bf16_autocast_and_gradient_clipping_train() -> None:
     assert history["val_acc"][0] > 0.5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mlp", "cnn", "resnet18"])
 def test_builtin_models_fit_digits(name: str) -> None:
     model = build_model(name, (1, 8, 8), 10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import Processes
 from trainui.core.control_channel import send_request
 from trainui.core.event_file import read_events
 from trainui.core.events import (
@@ -27,6 +29,7 @@ from trainui.core.events import (
     TrainingStopped,
 )
 
+pytestmark = pytest.mark.slow
 TIMEOUT = 240.0
 
 
@@ -49,18 +52,20 @@ def saw(run_dir: Path, kind: type) -> bool:
     return any(isinstance(e, kind) for e in events(run_dir))
 
 
-def start(run_dir: Path, *extra: object) -> subprocess.Popen[str]:
-    process = subprocess.Popen(cli("--headless", "--run-dir", run_dir, *extra),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               stdin=subprocess.DEVNULL)
+def start(processes: Processes, run_dir: Path, *extra: object) -> subprocess.Popen[str]:
+    """A headless trainer, ended at the test's end if it still runs."""
+    process = processes.popen(cli("--headless", "--run-dir", processes.own_run(run_dir),
+                                  *extra),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              stdin=subprocess.DEVNULL)
     wait_for(lambda: saw(run_dir, RunStarted) or process.poll() is not None, "the run to start")
     assert process.poll() is None
     return process
 
 
-def test_another_process_pauses_saves_and_stops_a_run(tmp_path: Path) -> None:
+def test_another_process_pauses_saves_and_stops_a_run(tmp_path: Path, processes: Processes) -> None:
     run_dir = tmp_path / "run"
-    process = start(run_dir, "--epochs", "200", "--patience", "200")
+    process = start(processes, run_dir, "--epochs", "200", "--patience", "200")
     send_request(run_dir, "pause")
     wait_for(lambda: saw(run_dir, Paused), "the Paused acknowledgement")
     time.sleep(1.0)
@@ -88,9 +93,10 @@ def test_another_process_pauses_saves_and_stops_a_run(tmp_path: Path) -> None:
     assert not (run_dir / "control").exists()  # the channel goes away with its trainer
 
 
-def test_sigterm_stops_gracefully_with_the_conventional_code(tmp_path: Path) -> None:
+def test_sigterm_stops_gracefully_with_the_conventional_code(tmp_path: Path,
+                                                            processes: Processes) -> None:
     run_dir = tmp_path / "run"
-    process = start(run_dir, "--epochs", "200", "--patience", "200")
+    process = start(processes, run_dir, "--epochs", "200", "--patience", "200")
     wait_for(lambda: saw(run_dir, Progress), "training steps")
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=TIMEOUT)
@@ -100,11 +106,12 @@ def test_sigterm_stops_gracefully_with_the_conventional_code(tmp_path: Path) -> 
     assert "Traceback" not in out + err
 
 
-def test_runs_and_watch_of_finished_and_interrupted_runs(tmp_path: Path) -> None:
+def test_runs_and_watch_of_finished_and_interrupted_runs(tmp_path: Path,
+                                                        processes: Processes) -> None:
     finished, killed = tmp_path / "finished", tmp_path / "killed"
     assert subprocess.run(cli("--headless", "--epochs", "1", "--run-dir", finished),
                           capture_output=True, timeout=TIMEOUT).returncode == 0
-    process = start(killed, "--epochs", "200")
+    process = start(processes, killed, "--epochs", "200")
     process.kill()
     process.communicate(timeout=TIMEOUT)
     listing = subprocess.run(cli("runs", "--root", tmp_path), capture_output=True, text=True,
@@ -128,8 +135,8 @@ def test_watch_and_runs_errors_are_one_line(tmp_path: Path) -> None:
         assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
 
 
-def test_detach_trains_in_the_background(tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
+def test_detach_trains_in_the_background(tmp_path: Path, processes: Processes) -> None:
+    run_dir = processes.own_run(tmp_path / "run")
     result = subprocess.run(cli("train", "--detach", "--epochs", "2", "--run-dir", run_dir),
                             capture_output=True, text=True, timeout=TIMEOUT)
     assert result.returncode == 0, result.stderr
@@ -139,9 +146,9 @@ def test_detach_trains_in_the_background(tmp_path: Path) -> None:
     assert (run_dir.stat().st_mode & 0o777) == 0o700
 
 
-def test_ssh_drop_lets_training_finish_headless(tmp_path: Path) -> None:
+def test_ssh_drop_lets_training_finish_headless(tmp_path: Path, processes: Processes) -> None:
     """The TUI's terminal hangs up mid-run: training goes on to the end."""
-    run_dir = tmp_path / "run"
+    run_dir = processes.own_run(tmp_path / "run")
     pid, master = pty.fork()
     if pid == 0:  # the child: a session leader whose controlling terminal is the pty
         os.environ.update(TERM="xterm-256color", COLUMNS="120", LINES="40")
@@ -163,6 +170,10 @@ def test_ssh_drop_lets_training_finish_headless(tmp_path: Path) -> None:
     finally:
         if master >= 0:
             os.close(master)
+        with contextlib.suppress(ChildProcessError):  # not reaped yet: end it
+            if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
     # The trainer (in its own session) finishes the run whoever waits for it.
     wait_for(lambda: saw(run_dir, Finished), "training to finish")
     finished = [e for e in events(run_dir) if isinstance(e, Finished)]
@@ -181,11 +192,11 @@ def test_run_directory_is_closed_to_other_users(tmp_path: Path) -> None:
     assert peek.returncode != 0 and "Permission denied" in peek.stderr
 
 
-def test_a_closed_stdout_does_not_stop_training(tmp_path: Path) -> None:
+def test_a_closed_stdout_does_not_stop_training(tmp_path: Path, processes: Processes) -> None:
     run_dir = tmp_path / "run"
-    process = subprocess.Popen(cli("--headless", "--epochs", "2", "--run-dir", run_dir),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               stdin=subprocess.DEVNULL)
+    process = processes.popen(cli("--headless", "--epochs", "2", "--run-dir", run_dir),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL)
     assert process.stdout is not None
     process.stdout.readline()
     process.stdout.close()  # like `trainui ... | head -1`

@@ -18,6 +18,7 @@ from trainui.core.checkpoint import load_checkpoint
 
 FLAGS = ["--headless", "--epochs", "4", "--patience", "10", "--seed", "7",
          "--checkpoint-every", "2"]
+pytestmark = pytest.mark.slow
 COMPARED = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr")
 
 # Imported by every Python process started with this folder on PYTHONPATH: it kills the
@@ -47,7 +48,13 @@ def trainui(args: list[object], env: dict[str, str] | None = None) -> subprocess
 
 
 def finish(process: subprocess.Popen[str]) -> int:
-    process.communicate(timeout=300)
+    """Wait for the process; one that takes too long is killed, never left behind."""
+    try:
+        process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
     return process.returncode
 
 
@@ -108,12 +115,14 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one(
 def test_kill_mid_epoch_from_outside(tmp_path: Path, reference: Path) -> None:
     run_dir = tmp_path / "run"
     process = trainui([*FLAGS, "--run-dir", run_dir])
-    deadline = time.monotonic() + 240
-    while not (run_dir / "checkpoints" / "epoch-002.pt").exists():
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    finish(process)
+    try:
+        deadline = time.monotonic() + 240
+        while not (run_dir / "checkpoints" / "epoch-002.pt").exists():
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.02)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        finish(process)
     assert finish(trainui(["train", "--headless", "--resume", run_dir])) == 0
     assert_same_run(run_dir, reference)
 

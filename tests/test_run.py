@@ -14,6 +14,8 @@ from trainui.core.errors import TrainuiError
 from trainui.core.events import CheckpointSaved, EvaluationFinished, Failed, Finished, RunStarted
 from trainui.core.job import run_training
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Recorder]:

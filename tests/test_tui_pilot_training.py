@@ -18,6 +18,8 @@ from trainui.tui.header import RunHeader
 from trainui.tui.quit_screen import ConfirmQuitScreen
 from tui_fixtures import async_test
 
+pytestmark = pytest.mark.slow
+
 SIZE = (100, 30)
 
 
