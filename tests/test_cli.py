@@ -18,8 +18,6 @@ HELP_PROBE = """
 import contextlib, io, json, sys
 from trainui.tui.cli import build_parser, main
 
-pytestmark = pytest.mark.slow
-
 build_parser()
 usages = []
 for argv in (["--help"], ["train", "--help"], ["eval", "--help"]):
@@ -74,6 +72,7 @@ def default_run(trained_runs):
     return result, run_dir
 
 
+@pytest.mark.slow
 def test_headless_run_prints_one_plain_line_per_epoch(default_run):
     result, _ = default_run
     assert "\r" not in result.stdout and "\x1b" not in result.stdout
@@ -82,6 +81,7 @@ def test_headless_run_prints_one_plain_line_per_epoch(default_run):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_run_directory_holds_every_file(default_run):
     _, run_dir = default_run
     for name in ("config.json", "checkpoints/best.pt", "checkpoints/last.pt", "metrics.json",
@@ -95,6 +95,7 @@ def test_run_directory_holds_every_file(default_run):
     assert {"train_loss", "val_loss", "val_acc", "lr"} <= set(rows[0])
 
 
+@pytest.mark.slow
 def test_metrics_json_holds_test_scores(default_run):
     _, run_dir = default_run
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -107,6 +108,7 @@ def test_metrics_json_holds_test_scores(default_run):
     assert sum(map(sum, matrix)) == 270  # the digits test split
 
 
+@pytest.mark.slow
 def test_piped_stdout_means_headless(trained_runs):
     """Without --headless, a piped stdout (stdin a terminal) still gets plain lines, no TUI."""
     result, _ = trained_runs["piped"]
@@ -130,6 +132,7 @@ def evaluations(default_run, trainui_cli, cli_pool: ThreadPoolExecutor, tmp_path
     return {"best": best.result(), "final": final.result(), "output": output}
 
 
+@pytest.mark.slow
 def test_eval_best_checkpoint_matches_the_run(evaluations, default_run):
     """best.pt scores exactly what the run reported for its (restored) best weights."""
     result = evaluations["best"]
@@ -142,10 +145,22 @@ def test_eval_best_checkpoint_matches_the_run(evaluations, default_run):
     assert reported["weights"] == f"best (epoch {written['epoch']})"
 
 
+@pytest.mark.slow
 def test_eval_plain_state_dict(evaluations):
-    """final_model.pt holds only weights: eval falls back to the default model and data."""
+    """final_model.pt holds only weights: eval takes the model and data from the run's
+    config.json beside it."""
     result = evaluations["final"]
     assert result.returncode == 0, result.stderr
     scores = re.search(r"^accuracy (\d\.\d{4})", result.stdout, re.MULTILINE)
     assert scores is not None, result.stdout
     assert 0.0 <= float(scores.group(1)) <= 1.0
+
+
+@pytest.mark.slow
+def test_eval_final_weights_of_a_non_default_model(trained_runs, trainui_cli, tmp_path):
+    """The MLP run's final_model.pt evaluates without --model: config.json names it."""
+    _, run_dir = trained_runs["piped"]
+    output = tmp_path / "metrics.json"
+    result = trainui_cli(["eval", run_dir / "final_model.pt", "--output", output])
+    assert result.returncode == 0, result.stderr
+    assert json.loads(output.read_text())["model"] == "mlp"

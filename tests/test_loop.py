@@ -143,6 +143,7 @@ def test_stop_now_ends_mid_epoch() -> None:
     assert recorder.of(TrainingStopped)[0].cause == "user"
 
 
+@pytest.mark.slow
 def test_stop_after_epoch_finishes_that_epoch() -> None:
     control = Control()
     control.request_stop("epoch")
@@ -151,6 +152,7 @@ def test_stop_after_epoch_finishes_that_epoch() -> None:
     assert "after epoch 1" in recorder.of(TrainingStopped)[0].reason
 
 
+@pytest.mark.slow
 def test_bf16_autocast_and_gradient_clipping_train() -> None:
     _, history, _ = train(epochs=1, amp="bf16", clip_grad=1.0)
     assert history["val_acc"][0] > 0.5
@@ -163,6 +165,7 @@ def test_builtin_models_fit_digits(name: str) -> None:
     assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
 
 
+@pytest.mark.slow
 def test_run_started_is_not_emitted_by_fit() -> None:
     _, _, recorder = train(epochs=1)
     assert not recorder.of(RunStarted)  # announcing a run is the run builder's job
