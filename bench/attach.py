@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import emit, load_average, machine, median, trainui_command
+from common import bench_parser, emit, load_average, machine, median, trainui_command
 
 RUNS_LISTED = 20
 PROGRESS_PER_SECOND = 4.0
@@ -183,18 +183,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{results['summary']['watch_seconds']:.2f} s (without summaries: "
           f"{results['no_summary']['runs_seconds']:.2f} s, "
           f"{results['no_summary']['watch_seconds']:.2f} s)", file=sys.stderr)
-    emit(results, args.out)
-    return 0
+    return emit(results, args.out)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--hours", type=float, default=10.0)
-    p.add_argument("--epochs", type=int, default=1000)
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--tmp", help="folder for the scratch runs (default: the system's)")
-    p.add_argument("--out", help="write the JSON report here too")
-    return p
+    # --tmp: the folder for the scratch runs (default: the system's)
+    return bench_parser(__doc__, hours=10.0, epochs=1000, repeats=5, tmp=None)
 
 
 if __name__ == "__main__":

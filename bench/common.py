@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -59,12 +60,30 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def emit(result: dict[str, Any], out: str | None) -> None:
-    """Print the result as JSON (the last stdout line) and write it to `out` when given."""
+def emit(result: dict[str, Any], out: str | None) -> int:
+    """Print the result as JSON (the last stdout line), write it to `out` when given;
+    return the script's exit status (0)."""
     text = json.dumps(result, indent=None, default=str)
     if out:
         Path(out).write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(text)
+    return 0
+
+
+def bench_parser(doc: str | None, **defaults: Any) -> argparse.ArgumentParser:
+    """A bench script's parser: its docstring's first line, `--out FILE`, and one option
+    per keyword (`repeats=5` gives `--repeats N`, typed as its default; False gives a
+    flag; None a string)."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--out", help="write the JSON report here too")
+    for name, default in defaults.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(default, bool):
+            parser.add_argument(flag, action="store_true")
+        else:
+            parser.add_argument(flag, default=default,
+                                type=None if default is None else type(default))
+    return parser
 
 
 def child_env(threads: int) -> dict[str, str]:

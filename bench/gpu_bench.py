@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from common import emit, machine, median
+from common import bench_parser, emit, machine, median
 
 SYNC_WARNING = "synchroniz"  # torch: "called a synchronizing CUDA operation"
 
@@ -201,8 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         torch = None
     if torch is None or not torch.cuda.is_available():
         print("gpu bench: no CUDA device here; nothing measured.", file=sys.stderr)
-        emit({"figure": "gpu", "skipped": "no CUDA device", "machine": machine()}, args.out)
-        return 0
+        return emit({"figure": "gpu", "skipped": "no CUDA device", "machine": machine()}, args.out)
     torch.backends.cudnn.benchmark = True
     steps = math.ceil(args.samples / args.batch_size)
     runs: dict[str, list[float]] = {name: [] for name in VARIANTS}
@@ -221,18 +220,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:8s} {entry['steady_steps_per_s']:8.1f} steps/s "
               f"{entry['ratio_to_plain']:.3f}x  syncs/step "
               f"{report['sync_check'][name]['syncs_per_step']:.2f}", file=sys.stderr)
-    emit(report, args.out)
-    return 0
+    return emit(report, args.out)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--samples", type=int, default=25_600)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--out", help="write the JSON report here too")
-    return p
+    return bench_parser(__doc__, epochs=4, repeats=3, samples=25_600, batch_size=256)
 
 
 if __name__ == "__main__":

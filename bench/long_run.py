@@ -21,7 +21,7 @@ import tracemalloc
 from collections.abc import Iterator
 from typing import Any
 
-from common import emit, machine
+from common import bench_parser, emit, machine
 
 STEPS_PER_PROGRESS = 64  # step losses arrive in Progress events, 64 [step, loss] pairs at most
 STEPS_PER_EPOCH = 1000
@@ -36,15 +36,13 @@ def main(argv: list[str] | None = None) -> int:
                               "checkpoints": checkpoints, "history": history_part(checkpoints)}
     report["charts"] = charts_part(checkpoints)
     print(table(report), file=sys.stderr)
-    emit(report, args.out)
-    return 0
+    return emit(report, args.out)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = bench_parser(__doc__)
     p.add_argument("--checkpoints", default="10000,100000,1000000",
                    help="step counts at which to measure (the largest is the run length)")
-    p.add_argument("--out", help="write the JSON report here too")
     return p
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from common import (
     BATCH_SIZE,
     BENCH_DIR,
+    bench_parser,
     child_env,
     emit,
     load_average,
@@ -53,8 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         from overhead_variants import run_variant
 
-        emit(run_variant(args.child, args.epochs, args.threads), args.out)
-        return 0
+        return emit(run_variant(args.child, args.epochs, args.threads), args.out)
     variants = [v for v in args.variants.split(",") if v]
     for variant, package in NEEDS.items():
         if variant in variants and importlib.util.find_spec(package) is None:
@@ -65,18 +65,16 @@ def main(argv: list[str] | None = None) -> int:
               "repeats": args.repeats, "threads": args.threads, "batch_size": BATCH_SIZE,
               "summary": summarise(runs, variants), "runs": runs}
     print(table(report), file=sys.stderr)
-    emit(report, args.out)
-    return 0
+    return emit(report, args.out)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = bench_parser(__doc__)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--threads", type=int, default=1,
                    help="torch intra-op threads for every variant (OMP_NUM_THREADS too)")
     p.add_argument("--variants", default=",".join(ALL_VARIANTS))
-    p.add_argument("--out", help="write the JSON report here too")
     p.add_argument("--child", choices=[v for v in ALL_VARIANTS if v not in TUI_SIZES],
                    help=argparse.SUPPRESS)
     return p

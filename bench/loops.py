@@ -51,22 +51,7 @@ def plain_train_epoch(model: nn.Module, loader: Iterable[Any], criterion: nn.Mod
                       autocast: AutocastFactory = no_autocast) -> tuple[float, float]:
     """One epoch; loss sum and correct count stay on the device and are read once at the end."""
     model.train()
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), dtype=torch.int64, device=device)
-    count = 0
-    for inputs, targets in loader:
-        inputs = inputs.to(device, non_blocking=True)
-        targets = targets.to(device, non_blocking=True)
-        optimizer.zero_grad(set_to_none=True)
-        with autocast():
-            outputs = model(inputs)
-            loss = criterion(outputs, targets)
-        loss.backward()
-        optimizer.step()
-        loss_sum += loss.detach().float() * len(targets)
-        correct += (outputs.detach().argmax(1) == targets).sum()
-        count += len(targets)
-    return loss_sum.item() / count, correct.item() / count
+    return _pass(model, loader, criterion, device, autocast, optimizer)
 
 
 @torch.no_grad()
@@ -75,17 +60,29 @@ def plain_validate(model: nn.Module, loader: Iterable[Any], criterion: nn.Module
                    autocast: AutocastFactory = no_autocast) -> tuple[float, float]:
     """Mean loss and accuracy, read from the device once."""
     model.eval()
+    return _pass(model, loader, criterion, device, autocast, None)
+
+
+def _pass(model: nn.Module, loader: Iterable[Any], criterion: nn.Module, device: torch.device,
+          autocast: AutocastFactory,
+          optimizer: torch.optim.Optimizer | None) -> tuple[float, float]:
+    """One pass over `loader` (training it when given an optimizer): mean loss, accuracy."""
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     count = 0
     for inputs, targets in loader:
         inputs = inputs.to(device, non_blocking=True)
         targets = targets.to(device, non_blocking=True)
+        if optimizer is not None:
+            optimizer.zero_grad(set_to_none=True)
         with autocast():
             outputs = model(inputs)
             loss = criterion(outputs, targets)
-        loss_sum += loss.float() * len(targets)
-        correct += (outputs.argmax(1) == targets).sum()
+        if optimizer is not None:
+            loss.backward()
+            optimizer.step()
+        loss_sum += loss.detach().float() * len(targets)
+        correct += (outputs.detach().argmax(1) == targets).sum()
         count += len(targets)
     return loss_sum.item() / count, correct.item() / count
 

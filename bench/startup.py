@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import child_env, emit, load_average, machine, median, python, trainui_command
+import common
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,34 +28,29 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     help_times, bare_times, frames = [], [], []
     for _ in range(args.repeats):
-        bare_times.append(_timed([python(), "-c", "pass"]))
-        help_times.append(_timed([*trainui_command(), "--help"]))
+        bare_times.append(_timed([common.python(), "-c", "pass"]))
+        help_times.append(_timed([*common.trainui_command(), "--help"]))
         if not args.no_tui:
             frames.append(first_frame(args.threads))
     report: dict[str, Any] = {
-        "figure": "startup", "machine": machine(), "repeats": args.repeats,
-        "help_seconds": median(help_times), "help_runs": help_times,
-        "bare_python_seconds": median(bare_times), "bare_python_runs": bare_times,
-        "load_average_after": load_average(),
+        "figure": "startup", "machine": common.machine(), "repeats": args.repeats,
+        "help_seconds": common.median(help_times), "help_runs": help_times,
+        "bare_python_seconds": common.median(bare_times), "bare_python_runs": bare_times,
+        "load_average_after": common.load_average(),
     }
     if frames:
         for key in ("first_byte", "alt_screen", "first_frame"):
-            report[f"{key}_seconds"] = median([f[key] for f in frames if f[key] is not None])
+            report[f"{key}_seconds"] = common.median([f[key] for f in frames if f[key] is not None])
         report["frames"] = frames
     print(f"trainui --help {report['help_seconds'] * 1e3:.0f} ms (python -c pass "
           f"{report['bare_python_seconds'] * 1e3:.0f} ms); first frame "
           f"{report.get('first_frame_seconds', float('nan')):.2f} s", file=sys.stderr)
-    emit(report, args.out)
-    return 0
+    return common.emit(report, args.out)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--repeats", type=int, default=10)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--no-tui", action="store_true", help="only time --help")
-    p.add_argument("--out", help="write the JSON report here too")
-    return p
+    # --no-tui: time --help only.
+    return common.bench_parser(__doc__, repeats=10, threads=1, no_tui=False)
 
 
 def _timed(argv: list[str]) -> float:
@@ -70,9 +65,9 @@ def first_frame(threads: int) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
-        argv = [*trainui_command(), "--epochs", "1", "--run-dir", str(run_dir)]
+        argv = [*common.trainui_command(), "--epochs", "1", "--run-dir", str(run_dir)]
         try:
-            seen = run_tui(argv, run_dir, 120, 40, child_env(threads), timeout=60,
+            seen = run_tui(argv, run_dir, 120, 40, common.child_env(threads), timeout=60,
                            stop_after_first_frame=True, on_stop=_kill)
         finally:
             _kill_trainer(run_dir)  # it runs in a session of its own

@@ -30,9 +30,11 @@ class EvalOptions:
     """Overrides for what the checkpoint's stored run config says."""
 
     dataset: str | None = None
+    """Another data set's test split (default: the run's)."""
     data_dir: str | None = None
     download: bool = False
     model: str | None = None
+    """Another model to load the weights into (default: the run's)."""
     device: str = "auto"
     batch_size: int | None = None
 

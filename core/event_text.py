@@ -30,12 +30,16 @@ def run_relative(path: str) -> str:
     return parts[-1] if parts else path
 
 
+def _epoch_of(epoch: int, epochs: int) -> str:
+    """`epoch  3/20`: the number padded to the width of the count, so lines align."""
+    return f"epoch {epoch:>{len(str(epochs))}}/{epochs}"
+
+
 def progress_line(event: ev.Progress) -> str:
     """A progress heartbeat: where in the epoch the run is, its running loss and speed."""
-    width = len(str(event.epochs))
     return (
-        f"epoch {event.epoch:>{width}}/{event.epochs} step {event.step}/"
-        f"{event.steps_per_epoch}  loss {event.train_loss:.4f} acc {percent(event.train_acc)}  "
+        f"{_epoch_of(event.epoch, event.epochs)} step {event.step}/{event.steps_per_epoch}  "
+        f"loss {event.train_loss:.4f} acc {percent(event.train_acc)}  "
         f"{event.samples_per_second:,.0f} samples/s"
     )
 
@@ -78,9 +82,8 @@ def _(event: ev.RunStarted) -> str:
 
 @_describe.register
 def _(event: ev.EpochEnded) -> str:
-    width = len(str(event.epochs))
     return (
-        f"epoch {event.epoch:>{width}}/{event.epochs}  train loss {event.train_loss:.4f} acc "
+        f"{_epoch_of(event.epoch, event.epochs)}  train loss {event.train_loss:.4f} acc "
         f"{percent(event.train_acc)}  val loss {event.val_loss:.4f} acc {percent(event.val_acc)}"
         f"  lr {event.lr:.3g}  {event.epoch_time:.1f}s  {event.samples_per_second:,.0f} samples/s"
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import singledispatchmethod
-
 from textual.content import Content
 from textual.widgets import Static
 
@@ -40,14 +38,11 @@ class EarlyStoppingPanel(EventPanel, Static):
         super().__init__("Early stop: no update yet", **kwargs)  # type: ignore[arg-type]
         self.latest: ev.EarlyStoppingUpdated | None = None
 
-    @singledispatchmethod
     def take(self, event: ev.Event) -> None:
         """Follow the early-stopping counter."""
-
-    @take.register
-    def _(self, event: ev.EarlyStoppingUpdated) -> None:
-        self.latest = event
-        self.mark_dirty()
+        if isinstance(event, ev.EarlyStoppingUpdated):
+            self.latest = event
+            self.mark_dirty()
 
     def redraw(self) -> None:
         """Show best value, its epoch and the wait counter as blocks."""

@@ -48,13 +48,13 @@ class FinalReport(EventPanel, VerticalScroll):
         """Keep the outcome of the run."""
 
     @take.register
+    def _(self, event: ev.Failed) -> None:
+        self.show_failure(event.message)
+
+    @take.register
     def _(self, event: ev.Finished) -> None:
         self.finished = event
         self.mark_dirty()
-
-    @take.register
-    def _(self, event: ev.Failed) -> None:
-        self.show_failure(event.message)
 
     @take.register
     def _(self, event: ev.StageStarted | ev.RunStarted) -> None:

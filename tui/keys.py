@@ -12,13 +12,17 @@ class Key:
     """A key (or keys), its action, its footer label and what the help says it does."""
 
     keys: str
+    """Textual key names, comma-separated."""
     action: str
     label: str
+    """In the footer."""
     help: str
+    """In the help screen."""
     watching_help: str | None = None
     """The help when the view watches a run another process trains, if it differs."""
     display: str | None = None
     show: bool = True
+    """Shown in the footer."""
     priority: bool = False
 
 
