@@ -150,3 +150,40 @@ def test_a_start_up_error_shows_on_the_live_screen(tmp_path: Path,
         except (ProcessLookupError, ChildProcessError):
             pass
         os.close(master)
+
+
+def test_an_absurd_refresh_rate_still_draws_and_quits(tmp_path: Path) -> None:
+    """--refresh-rate 1e9 is capped to what a terminal can show: the view draws the run,
+    and q ends it."""
+    run_dir = tmp_path / "run"
+    assert run_trainui(["train", "--headless", "--model", "mlp", "--epochs", "1",
+                        "--run-dir", run_dir]).returncode == 0
+    pid, master = pty.fork()
+    if pid == 0:
+        os.environ.update(TERM="xterm-256color", COLUMNS="100", LINES="30")
+        os.execv(sys.executable, [sys.executable, "-m", "trainui.tui.cli", "watch",
+                                  str(run_dir), "--refresh-rate", "1e9"])
+    screen = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"FINISHED" not in screen:
+            assert time.monotonic() < deadline, screen[-2000:]
+            if select.select([master], [], [], 0.1)[0]:
+                screen += os.read(master, 65536)
+        os.write(master, b"q")
+        deadline = time.monotonic() + 10
+        while (done := os.waitpid(pid, os.WNOHANG))[0] == 0:
+            assert time.monotonic() < deadline, "q did not end the view"
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    os.read(master, 65536)
+                except OSError:
+                    pass
+        assert os.waitstatus_to_exitcode(done[1]) == 0
+    finally:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(master)

@@ -140,3 +140,19 @@ def test_help_says_what_q_does_in_each_mode(watching: bool, fragment: str) -> No
 
     rows = dict(help_rows(watching))
     assert fragment in rows["q"]
+
+
+@async_test
+async def test_a_watched_finished_run_ends_with_its_outcome() -> None:
+    """Restored from the summary of a completed run: the report shows, the status is 0."""
+    summary = RunSummary()
+    for event in finished_events():
+        summary.add(event)
+    app = TrainApp(lambda feed: feed.restore(summary), Control(),  # type: ignore[attr-defined]
+                   clock=lambda: finished_events()[-1].time + 1, watching=True)
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(3):
+            await pilot.pause()
+        assert app.outcome == 0 and app.query_one(FinalReport).finished is not None
+        await pilot.press("q")
+    assert app.return_code == 0

@@ -245,8 +245,9 @@ class TrainApp(App[None]):
         for panel in self._panels:
             panel.restore(summary)
         ending = summary.ending()
-        if ending is not None and not summary.setting_up:
-            self._end_run(outcome_of(ending) or ExitCode.FAILED)
+        outcome = None if ending is None or summary.setting_up else outcome_of(ending)
+        if outcome is not None:
+            self._end_run(outcome)
         else:
             self.flush_panels()
 
