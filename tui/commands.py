@@ -50,21 +50,21 @@ def train_tui(config: Any, args: argparse.Namespace) -> int:
     data...). The trainer runs in its own process and session, so drawing the screen never
     competes with training for the interpreter, and the run survives the terminal.
     """
-    from trainui.core.control_channel import RemoteControl
-    from trainui.core.run_dir import trainer_stopped
-    from trainui.tui.app import run_app
     from trainui.tui.launch import OUTPUT_LOG, launch_trainer
     from trainui.tui.terminal import detach_from_terminal, exit_on_signals, terminal_alive
-    from trainui.tui.watch import follow
 
     # Until the app is up, a lost terminal or SIGTERM ends this process within
     # EXIT_GRACE_S; the trainer carries on in its own session either way.
     exit_on_signals({signal.SIGHUP: ExitCode.OK, signal.SIGTERM: ExitCode.TERMINATED})
-    launched = launch_trainer(config, args.resume)
+    launched = launch_trainer(config, args.resume)  # first: it starts while the UI loads
     trainer, run_dir = launched.process, launched.run_dir
     if not terminal_alive(0):
         detach_from_terminal()
         return ExitCode.OK  # nothing to show it on: it trains on by itself
+    from trainui.core.control_channel import RemoteControl
+    from trainui.core.run_dir import trainer_stopped
+    from trainui.tui.app import run_app
+    from trainui.tui.watch import follow
     remote = RemoteControl(run_dir)
     shown_to_end = threading.Event()
 

@@ -12,8 +12,10 @@ import termios
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from textual.app import App
+if TYPE_CHECKING:  # importing textual here would delay the trainer's start
+    from textual.app import App
 
 CHECK_EVERY = 0.25
 EXIT_GRACE_S = 1.0
