@@ -93,6 +93,7 @@ class TrainApp(App[None]):
         chart_rate: float = CHART_RATE,
         trainer_stopped: Callable[[], bool] | None = None,
         exit_promptly: bool = False,
+        run_name: str | None = None,
     ) -> None:
         if refresh_rate <= 0 or chart_rate <= 0:
             raise ValueError("refresh_rate and chart_rate must be positive")
@@ -115,6 +116,8 @@ class TrainApp(App[None]):
         self.terminal_lost = False
         """The terminal went away (SSH drop): the app closed, training goes on."""
         self._trainer_stopped = trainer_stopped
+        self.run_name = run_name
+        """Shown until the run's first event names it (a run still setting up)."""
         self.exit_promptly = exit_promptly
         """The job follows a run another process trains: on SIGTERM or a lost terminal the
         process ends within terminal.EXIT_GRACE_S, whatever state the app is in."""
@@ -131,7 +134,7 @@ class TrainApp(App[None]):
     def compose(self) -> ComposeResult:
         yield TooSmall()
         with Vertical(id="body"):
-            yield RunHeader(self._clock, id="header")
+            yield RunHeader(self._clock, self.run_name, id="header")
             yield ProgressPanel(self._clock, id="progress")
             with ContentSwitcher(initial="live", id="main"):
                 with Horizontal(id="live"):
@@ -397,6 +400,7 @@ def run_app(
     chart_rate: float = CHART_RATE,
     trainer_stopped: Callable[[], bool] | None = None,
     exit_promptly: bool = False,
+    run_name: str | None = None,
 ) -> tuple[int, bool]:
     """Run the Textual app; `job(sink)` feeds it a run's events on a thread of its own.
 
@@ -407,7 +411,7 @@ def run_app(
     """
     app = TrainApp(job, control, theme=theme, refresh_rate=refresh_rate, watching=watching,
                    chart_rate=chart_rate, trainer_stopped=trainer_stopped,
-                   exit_promptly=exit_promptly)
+                   exit_promptly=exit_promptly, run_name=run_name)
     app.run()
     code = app.return_code if app.return_code is not None else app.exit_code
     return code, app.terminal_lost

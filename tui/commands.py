@@ -50,6 +50,7 @@ def train_tui(config: Any, args: argparse.Namespace) -> int:
     data...). The trainer runs in its own process and session, so drawing the screen never
     competes with training for the interpreter, and the run survives the terminal.
     """
+    from trainui.tui import splash
     from trainui.tui.launch import OUTPUT_LOG, launch_trainer
     from trainui.tui.terminal import detach_from_terminal, exit_on_signals, terminal_alive
 
@@ -61,10 +62,15 @@ def train_tui(config: Any, args: argparse.Namespace) -> int:
     if not terminal_alive(0):
         detach_from_terminal()
         return ExitCode.OK  # nothing to show it on: it trains on by itself
-    from trainui.core.control_channel import RemoteControl
-    from trainui.core.run_dir import trainer_stopped
-    from trainui.tui.app import run_app
-    from trainui.tui.watch import follow
+    splash.show(run_dir.name, f"the trainer (pid {trainer.pid}) is starting")
+    try:
+        from trainui.core.control_channel import RemoteControl
+        from trainui.core.run_dir import trainer_stopped
+        from trainui.tui.app import run_app
+        from trainui.tui.watch import follow
+    except BaseException:
+        splash.leave()
+        raise
     remote = RemoteControl(run_dir)
     shown_to_end = threading.Event()
 
@@ -76,7 +82,7 @@ def train_tui(config: Any, args: argparse.Namespace) -> int:
     code, terminal_lost = run_app(job, remote, theme=args.theme,
                                   refresh_rate=args.refresh_rate,
                                   trainer_stopped=lambda: trainer_stopped(run_dir),
-                                  exit_promptly=True)
+                                  exit_promptly=True, run_name=run_dir.name)
     if terminal_lost or code == ExitCode.TERMINATED:
         return code  # the trainer goes on (or stops, as asked) in its own session
     if code == ExitCode.INTERRUPTED and not shown_to_end.is_set():

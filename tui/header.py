@@ -46,9 +46,12 @@ class RunHeader(EventPanel, Widget):
     RunHeader Static { width: 1fr; height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
-    def __init__(self, clock: Callable[[], float], **kwargs: object) -> None:
+    def __init__(self, clock: Callable[[], float], run_name: str | None = None,
+                 **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._clock = clock
+        self._run_name = run_name or "trainui"
+        """The run's name until its RunStarted says it."""
         self.state = "starting"
         self._started: ev.RunStarted | None = None
         self._stage: ev.StageStarted | None = None
@@ -171,7 +174,7 @@ class RunHeader(EventPanel, Widget):
         return self.state
 
     def _state_line(self) -> Content:
-        name = self._started.run_name if self._started else "trainui"
+        name = self._started.run_name if self._started else self._run_name
         state = self._shown_state()
         badge = Content.styled(f" {state.upper()} ", f"bold reverse {STATE_STYLES[state]}")
         elapsed, quiet, _ = self._shown

@@ -73,7 +73,8 @@ def watch_run(run_dir: Path, *, theme: str, refresh_rate: float) -> int:
     code, _ = run_app(lambda feed: follow(run_dir, feed, restore=feed.restore,
                                           observe=remote.observe),
                       remote, theme=theme, refresh_rate=refresh_rate, watching=True,
-                      trainer_stopped=lambda: trainer_stopped(run_dir), exit_promptly=True)
+                      trainer_stopped=lambda: trainer_stopped(run_dir), exit_promptly=True,
+                      run_name=run_dir.name)
     return code
 
 
