@@ -136,3 +136,12 @@ def test_pinned_batches_shuffle_whole_batches_reproducibly() -> None:
     epoch = [y.tolist() for _, y in first]
     assert epoch == [y.tolist() for _, y in second]
     assert sorted(v for batch in epoch for v in batch) == list(range(10))
+
+
+def test_attach(tmp_path: Path) -> None:
+    """A short long run is built as a trainer writes it; runs and watch are timed."""
+    report = run_bench(tmp_path, "attach.py", "--hours", "0.05", "--epochs", "5",
+                       "--repeats", "1", "--tmp", str(tmp_path))
+    assert report["events_lines"] > 0 and report["summary_bytes"] > 0
+    assert report["summary"]["runs_seconds"] > 0 and report["summary"]["watch_seconds"] > 0
+    assert report["no_summary"]["runs_first_seconds"] > 0

@@ -131,7 +131,7 @@ def test_a_start_up_error_shows_on_the_live_screen(tmp_path: Path,
             assert time.monotonic() < deadline, screen[-2000:]
             if select.select([master], [], [], 0.1)[0]:
                 screen += os.read(master, 65536)
-        assert b"FAILED" in screen
+        assert b"STARTING" in screen and b"FAILED" in screen
         os.write(master, b"q")
         deadline = time.monotonic() + 30
         while (done := os.waitpid(pid, os.WNOHANG))[0] == 0:
