@@ -9,6 +9,7 @@ therefore has one default, one check and one help text everywhere.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import typing
 from collections.abc import Callable
@@ -39,7 +40,7 @@ def positive(most: float = math.inf) -> Check:
         if not (value > 0 and math.isfinite(value)):
             return f"must be positive, got {value}"
         if value > most:
-            return f"must be at most {most:g}, got {value}"
+            return f"must be at most {_number(most)}, got {value}"
         return None
     return check
 
@@ -50,9 +51,14 @@ def non_negative(most: float = math.inf) -> Check:
         if not (value >= 0 and math.isfinite(value)):
             return f"must not be negative, got {value}"
         if value > most:
-            return f"must be at most {most:g}, got {value}"
+            return f"must be at most {_number(most)}, got {value}"
         return None
     return check
+
+
+def _number(value: float) -> str:
+    """A bound as people write it: 2147483647 and 1000, not 2.14748e+09 and 1e+03."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def within(low: float, high: float) -> Check:
@@ -181,7 +187,7 @@ class RunConfig:
             if name in hints:
                 if not _has_type(value, hints[name]):
                     raise TrainuiError(f"{display_name(name)} must be "
-                                       f"{_type_words(hints[name])}, got {value!r}")
+                                       f"{_type_words(hints[name])}, got {_as_json(value)}")
                 values[name] = float(value) if _wants_float(hints[name], value) else value
         return cls(**values).check()
 
@@ -230,6 +236,14 @@ def _type_words(hint: Any) -> str:
     words = {str: "a string", int: "an integer", float: "a finite number", bool: "true or false",
              type(None): "null"}
     return " or ".join(words[t] for t in (typing.get_args(hint) or (hint,)))
+
+
+def _as_json(value: Any) -> str:
+    """A value as config.json spells it: true, not True; Infinity for 1e400."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def _json_type(value: Any) -> str:
