@@ -40,6 +40,7 @@ from .history import History
 from .loop import fit
 from .models import build_model, parameter_count
 from .optim import build_optimizer, build_scheduler
+from .preflight import check_run_inputs, data_errors_explained
 from .run_dir import (
     CONFIG,
     RunLock,
@@ -114,7 +115,8 @@ def _run(start: _Start, sinks: Sequence[Sink], views: Sequence[Sink],
     for view in views:
         bus.subscribe(view, optional=True)
     try:
-        history = _train(start, bus, control or Control(), outcome)
+        with data_errors_explained("training"):
+            history = _train(start, bus, control or Control(), outcome)
     except TrainuiError as exc:
         bus.emit_final(Failed(message=str(exc)))
         raise
@@ -169,6 +171,7 @@ def _build(config: RunConfig, payload: dict[str, Any] | None, source: str) -> _P
     model = build_model(config.model, data.input_shape, data.num_classes).to(device)
     if payload is not None:
         load_model_weights(model, model_state_of(payload, source), source, config.model)
+    check_run_inputs(config, data, loaders, model, device)
     optimizer = build_optimizer(model.parameters(), config)
     scheduler = build_scheduler(optimizer, config, len(loaders[0]))
     return _Parts(device, data, loaders, model, optimizer, scheduler)
