@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import TrainuiError
+from .workers import WORKERS_PER_CPU, max_workers, usable_cpus
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULERS = ("none", "plateau", "step", "cosine", "onecycle")
@@ -79,6 +80,15 @@ def one_of(choices: tuple[str, ...]) -> Check:
     return check
 
 
+def _workers(value: Any) -> str | None:
+    if value < 0:
+        return f"must not be negative, got {value}"
+    if value > max_workers():
+        return (f"must be at most {max_workers()} on this machine ({WORKERS_PER_CPU} per CPU, "
+                f"{usable_cpus()} CPUs), got {value}")
+    return None
+
+
 def _seed(value: Any) -> str | None:
     if not 0 <= value <= MAX_SEED:
         return f"must be between 0 and 2**63-1, got {value}"
@@ -109,8 +119,8 @@ class RunConfig:
                             group="data and model")
     model: str = option("cnn", "mlp, cnn, resnet18, or package.module:factory",
                         group="data and model")
-    num_workers: int = option(0, "DataLoader worker processes", check=non_negative(),
-                              metavar="N", group="data and model")
+    num_workers: int = option(0, "DataLoader worker processes (at most 4 per CPU)",
+                              check=_workers, metavar="N", group="data and model")
     epochs: int = option(20, "maximum epochs (early stopping may end sooner)",
                          check=positive(MAX_EPOCHS), metavar="N", group="optimisation")
     batch_size: int = option(64, "batch size of every split", check=positive(MAX_BATCH_SIZE),

@@ -53,6 +53,7 @@ from .run_dir import (
 )
 from .run_files import RunFilesSink
 from .version import __version__
+from .workers import die_with_parent
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.pt"
 
@@ -283,6 +284,7 @@ def make_loaders(
 
 
 def _seed_worker(worker_id: int) -> None:
+    die_with_parent()
     # Each worker derives its Python/NumPy seeds from torch's per-worker seed.
     seeding.seed_everything(torch.initial_seed() % 2**32)
 
