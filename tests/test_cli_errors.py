@@ -367,7 +367,7 @@ def _write_run_dirs(folder: Path, weights: dict[str, torch.Tensor]) -> None:
     (folder / "not-a-run").mkdir()
     (folder / "not-a-run" / "config.json").write_text("{}\n")
     _run(folder, "config-array", "[1, 2]\n")
-    epochs = (folder / _run(folder, "epochs-1e400") / "config.json")
+    epochs = _run(folder, "epochs-1e400") / "config.json"
     epochs.write_text(epochs.read_text().replace('"epochs": 1,', '"epochs": 1e400,'))
     assert "1e400" in epochs.read_text()
     _run(folder, "epochs-2.5", epochs=2.5)
