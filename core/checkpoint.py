@@ -93,10 +93,13 @@ def restore(loop: Loop, payload: dict[str, Any]) -> None:
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load a checkpoint (or a plain state_dict file) onto the CPU, or raise TrainuiError."""
     path = Path(path)
-    if not path.exists():
-        raise TrainuiError(f"checkpoint not found: {path}")
-    if path.is_dir():
-        raise TrainuiError(f"checkpoint path is a directory, not a file: {path}")
+    try:
+        if not path.exists():
+            raise TrainuiError(f"checkpoint not found: {path}")
+        if path.is_dir():
+            raise TrainuiError(f"checkpoint path is a directory, not a file: {path}")
+    except PermissionError:  # a folder on the way is closed to this user
+        raise TrainuiError(f"cannot read checkpoint {path}: permission denied") from None
     try:
         with warnings.catch_warnings():
             # torch warns about legacy formats before failing; trainui says it in one line.
@@ -107,9 +110,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     except PermissionError:
         raise TrainuiError(f"cannot read checkpoint {path}: permission denied") from None
     except Exception as exc:  # torch.load fails on garbage with many types (KeyError too)
-        raise TrainuiError(
-            f"checkpoint {path} is truncated or corrupt ({_first_line(exc)})"
-        ) from None
+        raise TrainuiError(_corrupt_message(path, _first_line(exc))) from None
     if not isinstance(payload, dict):
         raise TrainuiError(f"checkpoint {path} holds a {type(payload).__name__}, not a dict")
     return payload
@@ -183,7 +184,25 @@ def _unpickling_message(path: Path, exc: Exception) -> str:
             "that are not plain weights (nothing from it was run)"
         )
     cause = text.rpartition("WeightsUnpickler error:")[2]  # torch's cause, not its advice
-    return f"checkpoint {path} is truncated or corrupt ({_first_line(exc, cause)})"
+    return _corrupt_message(path, _first_line(exc, cause))
+
+
+# How torch.save's legacy (non-zip) format begins: its magic number, pickled.
+_LEGACY_TORCH_START = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)[:-1]
+
+
+def _corrupt_message(path: Path, cause: str) -> str:
+    """A file torch could not read: a plain pickle says so, anything else is corrupt."""
+    try:
+        with open(path, "rb") as handle:
+            start = handle.read(len(_LEGACY_TORCH_START))
+    except OSError:
+        start = b""
+    pickled = start[:1] == b"\x80" and start[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+    if pickled and not start.startswith(_LEGACY_TORCH_START):
+        return (f"checkpoint {path} is a plain pickle file, not one torch.save wrote "
+                "(trainui reads only torch checkpoints, and never unpickles code)")
+    return f"checkpoint {path} is truncated or corrupt ({cause})"
 
 
 def _first_line(exc: Exception, text: str | None = None) -> str:

@@ -9,6 +9,7 @@ therefore has one default, one check and one help text everywhere.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import typing
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import TrainuiError
+from .workers import WORKERS_PER_CPU, max_workers, usable_cpus
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULERS = ("none", "plateau", "step", "cosine", "onecycle")
@@ -39,7 +41,7 @@ def positive(most: float = math.inf) -> Check:
         if not (value > 0 and math.isfinite(value)):
             return f"must be positive, got {value}"
         if value > most:
-            return f"must be at most {most:g}, got {value}"
+            return f"must be at most {_number(most)}, got {value}"
         return None
     return check
 
@@ -50,9 +52,14 @@ def non_negative(most: float = math.inf) -> Check:
         if not (value >= 0 and math.isfinite(value)):
             return f"must not be negative, got {value}"
         if value > most:
-            return f"must be at most {most:g}, got {value}"
+            return f"must be at most {_number(most)}, got {value}"
         return None
     return check
+
+
+def _number(value: float) -> str:
+    """A bound as people write it: 2147483647 and 1000, not 2.14748e+09 and 1e+03."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def within(low: float, high: float) -> Check:
@@ -71,6 +78,15 @@ def one_of(choices: tuple[str, ...]) -> Check:
             return f"unknown value {value!r} (choose from {', '.join(choices)})"
         return None
     return check
+
+
+def _workers(value: Any) -> str | None:
+    if value < 0:
+        return f"must not be negative, got {value}"
+    if value > max_workers():
+        return (f"must be at most {max_workers()} on this machine ({WORKERS_PER_CPU} per CPU, "
+                f"{usable_cpus()} CPUs), got {value}")
+    return None
 
 
 def _seed(value: Any) -> str | None:
@@ -103,8 +119,8 @@ class RunConfig:
                             group="data and model")
     model: str = option("cnn", "mlp, cnn, resnet18, or package.module:factory",
                         group="data and model")
-    num_workers: int = option(0, "DataLoader worker processes", check=non_negative(),
-                              metavar="N", group="data and model")
+    num_workers: int = option(0, "DataLoader worker processes (at most 4 per CPU)",
+                              check=_workers, metavar="N", group="data and model")
     epochs: int = option(20, "maximum epochs (early stopping may end sooner)",
                          check=positive(MAX_EPOCHS), metavar="N", group="optimisation")
     batch_size: int = option(64, "batch size of every split", check=positive(MAX_BATCH_SIZE),
@@ -181,7 +197,7 @@ class RunConfig:
             if name in hints:
                 if not _has_type(value, hints[name]):
                     raise TrainuiError(f"{display_name(name)} must be "
-                                       f"{_type_words(hints[name])}, got {value!r}")
+                                       f"{_type_words(hints[name])}, got {_as_json(value)}")
                 values[name] = float(value) if _wants_float(hints[name], value) else value
         return cls(**values).check()
 
@@ -230,6 +246,14 @@ def _type_words(hint: Any) -> str:
     words = {str: "a string", int: "an integer", float: "a finite number", bool: "true or false",
              type(None): "null"}
     return " or ".join(words[t] for t in (typing.get_args(hint) or (hint,)))
+
+
+def _as_json(value: Any) -> str:
+    """A value as config.json spells it: true, not True; Infinity for 1e400."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def _json_type(value: Any) -> str:

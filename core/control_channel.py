@@ -1,18 +1,27 @@
 """Control a training process from another terminal through a FIFO in its run directory.
 
 The training process creates `RUN_DIR/control` (owner-only, mode 0600, inside the 0700 run
-directory, so the kernel refuses every other user) and reads one request per line on a
-daemon thread, blocked in `read` while idle. Watchers write requests; the trainer
-acknowledges with events (Paused, Resumed, StopRequested, CheckpointSaved) in events.jsonl,
-so every watcher sees the new state.
+directory, so the kernel refuses every other user) and reads requests on a daemon thread,
+blocked in `read` while idle. Watchers write requests; the trainer acknowledges with events
+(Paused, Resumed, StopRequested, CheckpointSaved) in events.jsonl, so every watcher sees the
+new state.
+
+Framing: a line asks for the request word it ends with (`pause\n`, but also
+`<garbage>pause\n`); a line ending in no known word asks for nothing. So a partial line that
+a crashed or careless writer left never swallows the request written after it, and the
+reader keeps only the last few bytes of a line: a line of any length costs O(n) time and no
+memory. trainui's own writers send each request as one write of `\nWORD\n`, far below
+PIPE_BUF and therefore atomic, whose leading newline ends whatever partial line came before.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import threading
+import time
 from pathlib import Path
 
 from .control import STOP_AFTER_EPOCH, STOP_NOW, Control
@@ -21,6 +30,18 @@ from .events import Event, Paused, Resumed, RunStarted
 
 CHANNEL = "control"
 REQUESTS = ("pause", "resume", "toggle_pause", "save", "stop_epoch", "stop_now")
+READ_SIZE = 1 << 16
+"""Bytes read at once: a pipe's whole default capacity, so a flood costs few reads."""
+SEND_PATIENCE_S = 1.0
+"""How long a writer waits for room in a full channel before giving up."""
+
+# A request is a known word right before a newline; the alternatives go longest first, and
+# the leftmost match wins, so `toggle_pause` is never read as `pause`. One match also takes
+# the lines that repeat it (blank lines between them allowed): a flood of one request is
+# one match, not millions.
+_WORDS = "|".join(sorted(REQUESTS, key=len, reverse=True)).encode("ascii")
+_REQUEST = re.compile(b"(" + _WORDS + b")\n(?:\n*\\1\n)*")
+_LONGEST = max(map(len, REQUESTS))
 
 
 def apply_request(control: Control, request: str) -> bool:
@@ -46,27 +67,25 @@ class ControlChannel:
     def __init__(self, run_dir: str | os.PathLike[str], control: Control) -> None:
         self.path = Path(run_dir) / CHANNEL
         self.control = control
-        _remove_stale(self.path)
+        _make_way(self.path)
         os.mkfifo(self.path, 0o600)
-        os.chmod(self.path, 0o600)
         # O_RDWR keeps a writer open on our side, so reads block instead of seeing EOF
         # whenever the last watcher closes.
-        self._fd = os.open(self.path, os.O_RDWR)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_NOFOLLOW)
+        os.fchmod(self._fd, 0o600)  # whatever the umask made of it
         self._thread = threading.Thread(target=self._serve, name="trainui-control", daemon=True)
         self._closed = False
         self._thread.start()
 
     def _serve(self) -> None:
-        buffer = b""
+        reader = RequestReader()
         while not self._closed:
             try:
-                chunk = os.read(self._fd, 4096)
+                chunk = os.read(self._fd, READ_SIZE)
             except OSError:
                 return
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                apply_request(self.control, line.decode("ascii", "replace").strip())
+            for request in reader.feed(chunk):
+                apply_request(self.control, request)
 
     def close(self) -> None:
         """Stop serving and remove the FIFO (watchers then know the run is not live)."""
@@ -80,6 +99,51 @@ class ControlChannel:
         self._thread.join(timeout=2)
         os.close(self._fd)
         _remove_stale(self.path)
+
+
+class RequestReader:
+    """Cuts the channel's byte stream into request words (see the framing above).
+
+    Linear in the bytes fed, whatever their line lengths, and it keeps at most the last
+    `_LONGEST` bytes of an unfinished line. A request repeated on consecutive lines counts
+    once (`toggle_pause` by the parity of its repeats): a flood of `pause` lines is one
+    pause, not millions of calls.
+    """
+
+    def __init__(self) -> None:
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> list[str]:
+        """The requests that `chunk` completes, in order."""
+        data = self._tail + chunk
+        end = data.rfind(b"\n") + 1
+        self._tail = data[max(end, len(data) - _LONGEST):]
+        requests: list[str] = []
+        for match in _REQUEST.finditer(data, 0, end):
+            word = match[1]
+            if word != b"toggle_pause" or match[0].count(word) % 2:
+                requests.append(word.decode("ascii"))
+        return requests
+
+
+def _make_way(path: Path) -> None:
+    """Remove what a FIFO cannot be created over: a stale FIFO, or a regular file that
+    someone made by writing a request while no trainer ran. Refuse anything else (a link
+    is never followed)."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if not (stat.S_ISFIFO(mode) or stat.S_ISREG(mode)):
+        kind = "a symbolic link" if stat.S_ISLNK(mode) else (
+            "a directory" if stat.S_ISDIR(mode) else "a special file")
+        raise TrainuiError(f"{path} is {kind}, not a control channel: move it away and "
+                           "run the command again")
+    try:
+        path.unlink()
+    except OSError as exc:
+        raise TrainuiError(f"cannot replace the stale control channel {path}: "
+                           f"{exc.strerror or exc}") from None
 
 
 def _remove_stale(path: Path) -> None:
@@ -108,9 +172,25 @@ def send_request(run_dir: str | os.PathLike[str], request: str) -> None:
     except OSError as exc:
         raise TrainuiError(_open_error(run_dir, exc)) from None
     try:
-        os.write(fd, request.encode("ascii") + b"\n")
+        _write_whole(fd, b"\n" + request.encode("ascii") + b"\n", run_dir)
     finally:
         os.close(fd)
+
+
+def _write_whole(fd: int, message: bytes, run_dir: str | os.PathLike[str]) -> None:
+    """One write (atomic: below PIPE_BUF), retried while a full pipe drains."""
+    deadline = time.monotonic() + SEND_PATIENCE_S
+    while True:
+        try:
+            os.write(fd, message)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise TrainuiError(f"run {run_dir} is not taking requests "
+                                   "(its control channel stays full)") from None
+            time.sleep(0.01)
+        except OSError as exc:
+            raise TrainuiError(_open_error(run_dir, exc)) from None
 
 
 def _open_error(run_dir: str | os.PathLike[str], exc: OSError) -> str:

@@ -22,6 +22,7 @@ from .devices import resolve_device
 from .errors import TrainuiError
 from .evaluation import evaluate
 from .models import build_model
+from .preflight import check_split, data_errors_explained
 from .run_dir import is_run_dir, read_config
 
 
@@ -54,7 +55,10 @@ def evaluate_checkpoint(path: str | os.PathLike[str], options: EvalOptions) -> d
     load_model_weights(model, state, str(path), model_name)
     model.to(device)
     loader = DataLoader(data.test, batch_size=options.batch_size or config.batch_size)
-    metrics = evaluate(model, loader, device, list(data.class_names))
+    check_split(data.name, "test", data.test, data.num_classes, model_name, model, device,
+                loader)
+    with data_errors_explained("evaluation"):
+        metrics = evaluate(model, loader, device, list(data.class_names))
     return {**metrics, "checkpoint": str(path), "dataset": dataset, "model": model_name,
             "epoch": payload.get("epoch")}
 

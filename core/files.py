@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .errors import TrainuiError
+
 
 class FileWriter:
     """Writes files under `root` atomically (temp file in the same folder, fsync, rename).
@@ -43,6 +45,32 @@ class FileWriter:
     def save_torch(self, relative: str, obj: Any) -> Path:
         """Atomically write `obj` with torch.save."""
         return self.write_bytes(relative, torch_bytes(obj))
+
+
+def check_writable(path: Path) -> None:
+    """Raise TrainuiError unless a file can be written at the user-named `path`.
+
+    Checked before long work, so a typo does not cost an evaluation; the folder must exist.
+    """
+    folder = path.parent
+    try:
+        if path.is_dir():
+            raise TrainuiError(f"cannot write {path}: it is a directory")
+        if not folder.is_dir():
+            raise TrainuiError(f"cannot write {path}: no such directory {folder}")
+    except PermissionError:
+        raise TrainuiError(f"cannot write {path}: permission denied") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise TrainuiError(f"cannot write {path}: {folder} is not writable")
+
+
+def write_json_file(path: Path, obj: Any) -> None:
+    """Atomically write `obj` as JSON to the user-named `path`, or raise TrainuiError."""
+    check_writable(path)
+    try:
+        FileWriter(path.parent).write_json(path.name, obj)
+    except OSError as exc:
+        raise TrainuiError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def torch_bytes(obj: Any) -> bytes:

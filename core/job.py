@@ -40,6 +40,7 @@ from .loop import fit
 from .models import build_model, parameter_count
 from .optim import build_optimizer, build_scheduler
 from .outcome import ExitCode
+from .preflight import check_run_inputs, data_errors_explained
 from .run_dir import (
     CONFIG,
     RunLock,
@@ -51,6 +52,7 @@ from .run_dir import (
 from .run_files import RunFilesSink
 from .run_record import OpenedRun, RunRecord, open_run
 from .version import __version__
+from .workers import die_with_parent
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.pt"
 
@@ -119,7 +121,8 @@ def _run(start: _Start, sinks: Sequence[Sink], views: Sequence[Sink],
     # The run's files close after its last event (Failed included) is written.
     with ExitStack() as cleanup:
         try:
-            history = _train(start, bus, control or Control(), outcome, cleanup)
+            with data_errors_explained("training"):
+                history = _train(start, bus, control or Control(), outcome, cleanup)
         except TrainuiError as exc:
             bus.emit_final(Failed(message=str(exc), exit_code=ExitCode.USAGE))
             raise
@@ -178,6 +181,7 @@ def _build(config: RunConfig, bus: EventBus, payload: dict[str, Any] | None,
     model = build_model(config.model, data.input_shape, data.num_classes).to(device)
     if payload is not None:
         load_model_weights(model, model_state_of(payload, source), source, config.model)
+    check_run_inputs(config, data, loaders, model, device)
     optimizer = build_optimizer(model.parameters(), config)
     scheduler = build_scheduler(optimizer, config, len(loaders[0]))
     return _Parts(device, data, loaders, model, optimizer, scheduler)
@@ -288,6 +292,7 @@ def make_loaders(
 
 
 def _seed_worker(worker_id: int) -> None:
+    die_with_parent()
     # Each worker derives its Python/NumPy seeds from torch's per-worker seed.
     seeding.seed_everything(torch.initial_seed() % 2**32)
 
