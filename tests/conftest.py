@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import pty
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -120,3 +122,15 @@ def processes() -> Iterator[Processes]:
         yield tracker
     finally:
         tracker.close()
+
+
+@pytest.fixture
+def shared_tmp() -> Iterator[Path]:
+    """A temporary folder other users may enter (pytest's own temporary folders sit in one
+    closed to them, which would hide what a test of permissions means to check)."""
+    folder = Path(tempfile.mkdtemp(prefix="trainui-test-"))
+    try:
+        folder.chmod(0o755)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -69,10 +69,9 @@ def test_unknown_request_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root to act as another user")
-def test_another_user_is_refused(tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
+def test_another_user_is_refused(shared_tmp: Path) -> None:
+    run_dir = shared_tmp / "run"
     run_dir.mkdir(mode=0o700)
-    tmp_path.chmod(0o755)
     control = Control()
     channel = ControlChannel(run_dir, control)
     try:

@@ -187,3 +187,55 @@ def test_an_absurd_refresh_rate_still_draws_and_quits(tmp_path: Path) -> None:
         except (ProcessLookupError, ChildProcessError):
             pass
         os.close(master)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_runs_skips_a_folder_it_cannot_read_with_a_note(shared_tmp: Path) -> None:
+    """Another user's run (mode 0700) among readable ones: listed are the readable ones,
+    the other is named on stderr; the listing does not fail."""
+    root = shared_tmp / "runs"
+    root.mkdir(mode=0o755)
+    mine = root / "mine"
+    assert run_trainui(["train", "--headless", "--model", "mlp", "--epochs", "1",
+                        "--run-dir", mine]).returncode == 0
+    closed = root / "closed"
+    closed.mkdir(mode=0o700)
+    (closed / ".trainui-run").write_text("{}")
+    os.chown(mine, 65534, 65534)
+    for path in mine.rglob("*"):
+        os.chown(path, 65534, 65534)
+    code, out, err = as_another_user(["runs", "--root", str(root)], shared_tmp)
+    assert code == 0, err
+    assert str(mine) in out and " finished " in out
+    assert err == f"trainui: note: skipped {closed}: permission denied\n"
+
+
+def as_another_user(argv: list[str], scratch: Path) -> tuple[int, str, str]:
+    """`trainui ARGV` as uid 65534, in a fork of this process (that user cannot start
+    this interpreter from its folder): exit status, stdout, stderr."""
+    out, err = scratch / "out.txt", scratch / "err.txt"
+    for path in (out, err):
+        path.write_text("")
+    pid = os.fork()
+    if pid == 0:
+        try:
+            for fd, path in ((1, out), (2, err)):
+                os.dup2(os.open(path, os.O_WRONLY | os.O_TRUNC), fd)
+            # pytest captures sys.stdout and sys.stderr: write to the files instead.
+            sys.stdout = open(1, "w", closefd=False)
+            sys.stderr = open(2, "w", closefd=False)
+            os.setgid(65534)
+            os.setuid(65534)
+            from trainui.tui.cli import main
+
+            code = main(argv)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:  # the child must never return into pytest
+            import traceback
+
+            traceback.print_exc()
+            code = 99
+        os._exit(code)
+    status = os.waitpid(pid, 0)[1]
+    return os.waitstatus_to_exitcode(status), out.read_text(), err.read_text()

@@ -182,9 +182,8 @@ def test_ssh_drop_lets_training_finish_headless(tmp_path: Path, processes: Proce
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root to act as another user")
-def test_run_directory_is_closed_to_other_users(tmp_path: Path) -> None:
-    tmp_path.chmod(0o755)
-    run_dir = tmp_path / "run"
+def test_run_directory_is_closed_to_other_users(shared_tmp: Path) -> None:
+    run_dir = shared_tmp / "run"
     assert subprocess.run(cli("--headless", "--epochs", "1", "--run-dir", run_dir),
                           capture_output=True, timeout=TIMEOUT).returncode == 0
     peek = subprocess.run(["/bin/cat", str(run_dir / "events.jsonl")], user=65534,
