@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,39 +25,34 @@ from .preflight import check_split, data_errors_explained
 from .run_dir import is_run_dir, read_config
 
 
-@dataclass
-class EvalOptions:
-    """Overrides for what the checkpoint's stored run config says."""
+def evaluate_checkpoint(
+    path: str | os.PathLike[str], *, dataset: str | None = None, data_dir: str | None = None,
+    download: bool = False, model: str | None = None, device: str = "auto",
+    batch_size: int | None = None,
+) -> dict[str, Any]:
+    """Rebuild the model, load the weights and return test-split metrics.
 
-    dataset: str | None = None
-    """Another data set's test split (default: the run's)."""
-    data_dir: str | None = None
-    download: bool = False
-    model: str | None = None
-    """Another model to load the weights into (default: the run's)."""
-    device: str = "auto"
-    batch_size: int | None = None
-
-
-def evaluate_checkpoint(path: str | os.PathLike[str], options: EvalOptions) -> dict[str, Any]:
-    """Rebuild the model, load the weights and return test-split metrics."""
+    The run config stored in the checkpoint (or the config.json beside a plain state_dict
+    file) names the model and data set; `dataset`, `data_dir`, `model` and `batch_size`
+    override it.
+    """
     payload = load_checkpoint(path)
     state = model_state_of(payload, path)
     check_finite(state, path)
     config = _config_for(Path(path), payload)
-    dataset = options.dataset or config.dataset
-    model_name = options.model or config.model
-    data = load_dataset(dataset, options.data_dir or config.data_dir, download=options.download,
+    dataset = dataset or config.dataset
+    model_name = model or config.model
+    data = load_dataset(dataset, data_dir or config.data_dir, download=download,
                         seed=config.seed, val_fraction=config.val_fraction)
-    device = resolve_device(options.device)
-    model = build_model(model_name, data.input_shape, data.num_classes)
-    load_model_weights(model, state, str(path), model_name)
-    model.to(device)
-    loader = DataLoader(data.test, batch_size=options.batch_size or config.batch_size)
-    check_split(data.name, "test", data.test, data.num_classes, model_name, model, device,
+    where = resolve_device(device)
+    network = build_model(model_name, data.input_shape, data.num_classes)
+    load_model_weights(network, state, str(path), model_name)
+    network.to(where)
+    loader = DataLoader(data.test, batch_size=batch_size or config.batch_size)
+    check_split(data.name, "test", data.test, data.num_classes, model_name, network, where,
                 loader)
     with data_errors_explained("evaluation"):
-        metrics = evaluate(model, loader, device, list(data.class_names))
+        metrics = evaluate(network, loader, where, list(data.class_names))
     return {**metrics, "checkpoint": str(path), "dataset": dataset, "model": model_name,
             "epoch": payload.get("epoch")}
 

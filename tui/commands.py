@@ -101,17 +101,16 @@ def train_tui(config: Any, args: argparse.Namespace) -> int:
 
 def evaluate(args: argparse.Namespace) -> int:
     """`trainui eval CHECKPOINT`: test-split metrics of saved weights."""
-    from trainui.core.eval_checkpoint import EvalOptions, evaluate_checkpoint
+    from trainui.core.eval_checkpoint import evaluate_checkpoint
     from trainui.core.files import check_writable, write_json_file
     from trainui.tui.reports import format_metrics
 
     output = Path(args.output) if args.output else None
     if output is not None:
         check_writable(output)  # before the evaluation, which may take long
-    metrics = evaluate_checkpoint(args.checkpoint, EvalOptions(
-        dataset=args.dataset, data_dir=args.data_dir, download=args.download,
-        model=args.model, device=args.device, batch_size=args.batch_size,
-    ))
+    metrics = evaluate_checkpoint(
+        args.checkpoint, dataset=args.dataset, data_dir=args.data_dir, download=args.download,
+        model=args.model, device=args.device, batch_size=args.batch_size)
     print(format_metrics(metrics))
     if output is not None:
         write_json_file(output, metrics)
