@@ -143,6 +143,25 @@ def model_state_of(payload: dict[str, Any], path: str | os.PathLike[str]) -> dic
     return state
 
 
+def epochs_done(payload: dict[str, Any]) -> int:
+    """Epochs a checkpoint's run had completed."""
+    return int(payload.get("epoch") or 0)
+
+
+def elapsed_of(payload: dict[str, Any]) -> float:
+    """Seconds the run had trained when the checkpoint was written."""
+    return float(payload.get("elapsed") or 0.0)
+
+
+def history_rows(payload: dict[str, Any]) -> list[dict[str, float]]:
+    """The per-epoch history a checkpoint holds, as rows."""
+    from .history import History  # here: history needs torch only to save, not to read
+
+    history = History()
+    history.load_state_dict(payload["history"])
+    return history.rows()
+
+
 def stored_config(payload: dict[str, Any]) -> dict[str, Any] | None:
     """The run config a trainui checkpoint was written with, if it has one."""
     config = payload.get("config")

@@ -176,6 +176,9 @@ class RunConfig:
             problem = check_value(spec.name, getattr(self, spec.name))
             if problem is not None:
                 raise TrainuiError(f"{display_name(spec.name)} {problem}")
+        if self.amp == "fp16" and self.device == "cpu":  # said before torch loads, too
+            raise TrainuiError("--amp fp16 needs a GPU: on the CPU it runs hundreds of times "
+                               "slower; use --amp bf16 or --amp off")
         return self
 
     def to_dict(self) -> dict[str, Any]:

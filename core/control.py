@@ -117,16 +117,17 @@ class Control:
             return self._stop_mode, self._stop_source
 
     def wait_while_paused(self, timeout: float = 1.0) -> None:
-        """Block until resumed, asked to stop now, or asked for a checkpoint (which a
-        paused loop saves at once); wakes only on requests."""
+        """Block until resumed, asked to stop now, or asked for something a paused loop
+        does at once (save a checkpoint, confirm a stop after the epoch); wakes only on
+        requests."""
         with self._cond:
-            while self._paused and self._stop_mode != STOP_NOW and not self._save_requested:
+            while (self._paused and self._stop_mode != STOP_NOW and not self._save_requested
+                   and not self._new_stop()):
                 self._cond.wait(timeout)
             self._refresh_pending()
 
+    def _new_stop(self) -> bool:
+        return self._stop_mode is not None and self._stop_mode != self._stop_announced
+
     def _refresh_pending(self) -> None:
-        self.pending = (
-            self._paused
-            or self._save_requested
-            or (self._stop_mode is not None and self._stop_mode != self._stop_announced)
-        )
+        self.pending = self._paused or self._save_requested or self._new_stop()

@@ -19,10 +19,12 @@ from __future__ import annotations
 import errno
 import os
 import re
+import signal
 import stat
 import threading
 import time
 from pathlib import Path
+from typing import Protocol
 
 from .control import STOP_AFTER_EPOCH, STOP_NOW, Control
 from .errors import TrainuiError
@@ -51,8 +53,8 @@ def apply_request(control: Control, request: str) -> bool:
         "resume": control.resume,
         "toggle_pause": control.toggle_pause,
         "save": control.request_save,
-        "stop_epoch": lambda: control.request_stop(STOP_AFTER_EPOCH, source="watcher"),
-        "stop_now": lambda: control.request_stop(STOP_NOW, source="watcher"),
+        "stop_epoch": lambda: control.request_stop(STOP_AFTER_EPOCH, source="view"),
+        "stop_now": lambda: control.request_stop(STOP_NOW, source="view"),
     }
     action = actions.get(request)
     if action is None:
@@ -206,11 +208,15 @@ class RemoteControl:
 
     Its `paused` state follows the trainer's Paused/Resumed events (`observe`), since only
     the trainer knows the truth. A request that cannot reach the trainer (it is gone, or
-    the channel is not its) raises TrainuiError saying why.
+    the channel is not its) raises TrainuiError saying why. Given the `trainer` process
+    the view itself started, a stop asked for before that trainer has opened its channel
+    (it is still setting up) reaches it as SIGTERM, which it takes as "save and stop".
     """
 
-    def __init__(self, run_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, run_dir: str | os.PathLike[str], trainer: Signallable | None = None
+                 ) -> None:
         self.run_dir = Path(run_dir)
+        self.trainer = trainer
         self.paused = False
 
     def observe(self, event: Event) -> None:
@@ -242,4 +248,19 @@ class RemoteControl:
 
     def request_stop(self, mode: str = STOP_AFTER_EPOCH, source: str = "watcher") -> None:
         """Ask the trainer to stop after the epoch or now."""
-        self._send("stop_now" if mode == STOP_NOW else "stop_epoch")
+        try:
+            self._send("stop_now" if mode == STOP_NOW else "stop_epoch")
+        except TrainuiError:
+            if self.trainer is None or self.trainer.poll() is not None:
+                raise
+            self.trainer.send_signal(signal.SIGTERM)  # still setting up: no channel yet
+
+
+class Signallable(Protocol):
+    """A process this side started (subprocess.Popen)."""
+
+    def poll(self) -> int | None:
+        """Its exit status, or None while it runs."""
+
+    def send_signal(self, sig: int) -> None:
+        """Send it a signal."""

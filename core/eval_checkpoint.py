@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 
 from .checkpoint import (
     check_finite,
+    epochs_done,
     load_checkpoint,
     load_model_weights,
     model_state_of,
@@ -54,7 +55,7 @@ def evaluate_checkpoint(
     with data_errors_explained("evaluation"):
         metrics = evaluate(network, loader, where, list(data.class_names))
     return {**metrics, "checkpoint": str(path), "dataset": dataset, "model": model_name,
-            "epoch": payload.get("epoch")}
+            "epoch": epochs_done(payload) if "epoch" in payload else None}
 
 
 def _config_for(path: Path, payload: dict[str, Any]) -> RunConfig:

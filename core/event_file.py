@@ -23,7 +23,7 @@ from .series import downsample
 EVENT_LOG = "events.jsonl"
 PROGRESS_INTERVAL = 0.5
 """Seconds between progress lines in the file, at most (the view's default refresh rate)."""
-STEP_POINTS_PER_LINE = 32
+STEP_POINTS_PER_LINE = 16
 """Step losses a progress line carries at most (a chart is a few hundred cells wide)."""
 
 Written = Callable[[Event, int], None]
@@ -79,11 +79,15 @@ class EventLogSink:
             self.on_written(event_from_dict(compact) or event, self.offset)
 
     def close(self) -> None:
-        """Write any held progress, flush and close the file."""
-        if self._file is not None:
+        """Write any held progress, flush and close the file (closed even if that write
+        fails, on a full disk say)."""
+        if self._file is None:
+            return
+        try:
             if self._pending is not None:
                 pending, self._pending = self._pending, None
                 self._write(pending)
+        finally:
             self._file.close()
             self._file = None
 

@@ -10,6 +10,7 @@ A run starts in one of three ways, all ending in the same training code:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import time
@@ -26,7 +27,14 @@ from torch.utils.data import DataLoader
 
 from . import seeding
 from .callbacks import Checkpointing, EarlyStopping, LRScheduling
-from .checkpoint import load_model_weights, load_resume_checkpoint, model_state_of
+from .checkpoint import (
+    elapsed_of,
+    epochs_done,
+    history_rows,
+    load_model_weights,
+    load_resume_checkpoint,
+    model_state_of,
+)
 from .config import RunConfig
 from .control import Control
 from .control_channel import ControlChannel
@@ -44,9 +52,7 @@ from .preflight import check_run_inputs, data_errors_explained
 from .run_dir import (
     CONFIG,
     RunLock,
-    create_run_dir,
-    new_run_name,
-    planned_run_dir,
+    create_new_run_dir,
     refuse_unusable,
 )
 from .run_files import RunFilesSink
@@ -118,21 +124,33 @@ def _run(start: _Start, sinks: Sequence[Sink], views: Sequence[Sink],
     bus = EventBus([*sinks, outcome])
     for view in views:
         bus.subscribe(view, optional=True)
-    # The run's files close after its last event (Failed included) is written.
-    with ExitStack() as cleanup:
-        try:
-            with data_errors_explained("training"):
-                history = _train(start, bus, control or Control(), outcome, cleanup)
-        except TrainuiError as exc:
-            bus.emit_final(Failed(message=str(exc), exit_code=ExitCode.USAGE))
-            raise
-        except Exception as exc:
-            log = _write_traceback(outcome.run_dir)
-            message = failure_message(exc) + (f" (see {log})" if log else "")
-            bus.emit_final(Failed(message=message))
-            raise RunFailed(message) from exc
+    # The run's files close after its last event (Failed included) is written; when the
+    # run fails, an error closing them (the same full disk) must not hide why it failed.
+    cleanup = ExitStack()
+    try:
+        with data_errors_explained("training"):
+            history = _train(start, bus, control or Control(), outcome, cleanup)
+    except TrainuiError as exc:
+        bus.emit_final(Failed(message=str(exc), exit_code=ExitCode.USAGE))
+        _close_quietly(cleanup)
+        raise
+    except Exception as exc:
+        log = _write_traceback(outcome.run_dir)
+        message = failure_message(exc) + (f" (see {log})" if log else "")
+        bus.emit_final(Failed(message=message))
+        _close_quietly(cleanup)
+        raise RunFailed(message) from exc
+    except BaseException:  # a second Ctrl+C: stop at once, the run left to resume
+        _close_quietly(cleanup)
+        raise
+    cleanup.close()
     assert outcome.run_dir is not None
     return RunResult(outcome.run_dir, history, outcome.metrics, outcome.cause, outcome.reason)
+
+
+def _close_quietly(cleanup: ExitStack) -> None:
+    with contextlib.suppress(Exception):
+        cleanup.close()
 
 
 def failure_message(exc: BaseException) -> str:
@@ -208,15 +226,14 @@ def _train(start: _Start, bus: EventBus, control: Control, outcome: _Outcome,
     started = time.time()
     if start.config is not None:
         config, payload = start.config.check(), None
-        planned = planned_run_dir(config.run_dir, config.runs_root,
-                                  new_run_name(config.dataset, config.model))
-        refuse_unusable(planned)
+        if config.run_dir:
+            refuse_unusable(Path(config.run_dir))  # said before the (long) set-up
     else:
         config, payload = _open(start, outcome, bus, cleanup)
     source = str(start.run_dir / LAST_CHECKPOINT) if start.run_dir is not None else ""
     parts = _build(config, bus, payload, source)
     if start.config is not None:
-        outcome.run_dir = create_run_dir(planned)
+        outcome.run_dir = create_new_run_dir(config)
         config.run_dir = str(outcome.run_dir)
         FileWriter(outcome.run_dir).write_json(CONFIG, config.to_dict())
         cleanup.enter_context(RunLock(outcome.run_dir))
@@ -251,9 +268,7 @@ def _open_channel(run_dir: Path, control: Control) -> ControlChannel | None:
 def _run_files(run_dir: Path, payload: dict[str, Any] | None) -> RunFilesSink:
     files = RunFilesSink(FileWriter(run_dir))
     if payload is not None:
-        history = History()
-        history.load_state_dict(payload["history"])
-        files.load_history(history.rows())  # drops any epoch logged after the checkpoint
+        files.load_history(history_rows(payload))  # drops epochs logged after the checkpoint
     return files
 
 
@@ -307,8 +322,8 @@ def _run_started(config: RunConfig, run_dir: Path, parts: _Parts,
         dataset_name=data.name, train_size=len(data.train), val_size=len(data.val),  # type: ignore[arg-type]
         test_size=len(data.test), class_names=list(data.class_names),  # type: ignore[arg-type]
         epochs=config.epochs, steps_per_epoch=len(parts.loaders[0]),
-        start_epoch=int(payload["epoch"]) if payload else 0,
-        elapsed_before=float(payload.get("elapsed") or 0.0) if payload else 0.0,
+        start_epoch=epochs_done(payload) if payload else 0,
+        elapsed_before=elapsed_of(payload) if payload else 0.0,
     )
 
 

@@ -162,7 +162,8 @@ def run_loop(loop: Loop, train_loader: Iterable[Any], val_loader: Iterable[Any])
         if loop.stop_cause is None and (loop.control.pending or loop.control.stop_mode):
             handle_epoch_boundary(loop)
     if loop.stop_cause is None:
-        loop.stop(StopCause.COMPLETED, f"completed {loop.epoch} epochs")
+        loop.stop(StopCause.COMPLETED,
+                  f"completed {loop.epoch} epoch{'' if loop.epoch == 1 else 's'}")
     loop.emit(TrainingStopped(epoch=loop.epoch, global_step=loop.global_step,
                               cause=str(loop.stop_cause), reason=loop.stop_reason))
     loop.call("on_fit_end")
@@ -264,10 +265,14 @@ def handle_requests(loop: Loop, running: RunningMetrics, started: float) -> bool
     if control.take_save_request() and report_progress(loop, running, _step(loop), started):
         loop.call("on_save_requested")
     if control.paused and control.stop_mode != STOP_NOW:
+        # Progress up to the pause, so a view shows the step it paused at.
+        if running.pending_steps and not report_progress(loop, running, _step(loop), started):
+            return True  # the loss was not finite: stopping
         paused_at = time.monotonic()
         loop.emit(Paused(epoch=loop.epoch + 1, global_step=loop.global_step))
         control.wait_while_paused()
-        while control.paused and control.stop_mode != STOP_NOW:  # woken to save
+        while control.paused and control.stop_mode != STOP_NOW:  # woken for a request
+            _announce_stop(loop)  # a stop after the epoch is confirmed while paused
             if control.take_save_request() and report_progress(loop, running, _step(loop),
                                                                started):
                 loop.call("on_save_requested")

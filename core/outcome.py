@@ -30,7 +30,6 @@ class RunState(StrEnum):
     STARTING = "starting"
     RUNNING = "running"
     PAUSED = "paused"
-    STALLED = "stalled"
     FINISHED = "finished"
     STOPPED = "stopped"
     FAILED = "failed"
@@ -54,6 +53,17 @@ def state_of_ending(cause: str) -> RunState:
     if cause == StopCause.NON_FINITE_LOSS:
         return RunState.FAILED
     return RunState.STOPPED
+
+
+def exit_code_of(event: object) -> ExitCode | None:
+    """The exit status a run's ending event stands for (Finished, Failed), else None."""
+    from .events import Failed, Finished  # here: events are plain data, imported lazily
+
+    if isinstance(event, Finished):
+        return exit_code(event.cause)
+    if isinstance(event, Failed):
+        return ExitCode(event.exit_code) if event.exit_code in set(ExitCode) else ExitCode.FAILED
+    return None
 
 
 def exit_code(cause: str | None, *, signal_number: int | None = None) -> ExitCode:

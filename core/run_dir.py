@@ -11,6 +11,7 @@ events.jsonl that starts with a `run_started` event).
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import os
 import time
@@ -40,18 +41,24 @@ def _short(name: str) -> str:
     return name.rpartition(":")[2].replace("/", "_") or "custom"
 
 
-def unique_path(path: Path) -> Path:
-    """`path`, or `path-2`, `path-3`... whichever does not exist yet."""
-    candidate, n = path, 1
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.name}-{n}")
-    return candidate
-
-
-def planned_run_dir(run_dir: str | None, runs_root: str, name: str) -> Path:
-    """Where a new run will go: the given directory, or a fresh one under `runs_root`."""
-    return Path(run_dir) if run_dir else unique_path(Path(runs_root) / name)
+def create_new_run_dir(config: RunConfig) -> Path:
+    """The directory of a new run, created and claimed: `--run-dir` when given, else
+    `runs/<dataset>-<model>-<time>` (or `-2`, `-3`...: runs started in the same second,
+    by one user or several processes, each get their own)."""
+    if config.run_dir:
+        return create_run_dir(Path(config.run_dir))
+    base = Path(config.runs_root) / new_run_name(config.dataset, config.model)
+    for n in itertools.count(1):
+        candidate = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            candidate.mkdir(parents=True, mode=0o700)  # taking the name: the first wins
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise TrainuiError(f"cannot write run directory {candidate}: "
+                               f"{exc.strerror or exc}") from None
+        return create_run_dir(candidate)
+    raise AssertionError("unreachable")
 
 
 def refuse_unusable(path: Path) -> None:
@@ -175,8 +182,7 @@ def read_config(run_dir: Path, action: str) -> RunConfig:
 def prepare_run_dir(config: RunConfig) -> Path:
     """Make a new run's directory and its config.json (for a trainer started elsewhere)."""
     config.check()
-    run_dir = create_run_dir(planned_run_dir(config.run_dir, config.runs_root,
-                                             new_run_name(config.dataset, config.model)))
+    run_dir = create_new_run_dir(config)
     config.run_dir = str(run_dir)
     FileWriter(run_dir).write_json(CONFIG, config.to_dict())
     return run_dir
@@ -195,15 +201,19 @@ class RunLock:
         except OSError as exc:
             raise TrainuiError(f"cannot lock run {run_dir}: {exc.strerror or exc}") from None
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            taken = _take(self._fd)
+            if taken:
+                # Who holds it, for `trainui runs` and for anyone who must stop that process.
+                os.ftruncate(self._fd, 0)
+                os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:
+            os.close(self._fd)
+            raise TrainuiError(f"cannot lock run {run_dir}: {exc.strerror or exc}") from None
+        if not taken:
             os.close(self._fd)
             holder = lock_holder(run_dir)
             by = f" (pid {holder})" if holder else ""
-            raise TrainuiError(f"run {run_dir} is being trained by another process{by}") from None
-        # Who holds it, for `trainui runs` and for anyone who must stop that process.
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+            raise TrainuiError(f"run {run_dir} is being trained by another process{by}")
 
     def __enter__(self) -> RunLock:
         return self
@@ -216,6 +226,19 @@ class RunLock:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def _take(fd: int, tries: int = 20) -> bool:
+    """Take the lock; False if another process holds it. A look by `is_locked` holds it
+    for a moment (shared), so a refusal is tried again a few times over ~0.1 s."""
+    for attempt in range(tries):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if attempt + 1 < tries:
+                time.sleep(0.005)
+    return False
 
 
 def is_locked(run_dir: Path) -> bool:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import TrainuiError
+from .events import Failed
 from .outcome import RunState
 from .run_dir import CONFIG, is_locked, is_run_dir
 from .run_summary import SUMMARY, load_summary
@@ -85,7 +86,9 @@ def list_run(run_dir: Path) -> RunListing:
     started = summary.started
     epochs = summary.epochs
     best = summary.best()
+    ending = summary.ending()
     return RunListing(
+        note=ending.message if isinstance(ending, Failed) else "",
         path=run_dir,
         state=summary.state(trainer_alive=is_locked(run_dir)),
         epochs_done=epochs[-1].epoch if epochs else 0,

@@ -29,9 +29,11 @@ class RunRecord:
         self._log(event)
 
     def close(self) -> None:
-        """Write what is held back, then the summary."""
-        self._log.close()
-        self._summary_sink.save()
+        """Write what is held back, then the summary (tried even if the first fails)."""
+        try:
+            self._log.close()
+        finally:
+            self._summary_sink.save()
 
 
 @dataclass
@@ -42,9 +44,13 @@ class OpenedRun:
     config: RunConfig
     lock: RunLock
     record: RunRecord
+    closed: bool = False
 
     def close(self) -> None:
-        """Finish the record and let go of the lock."""
+        """Finish the record and let go of the lock (once)."""
+        if self.closed:
+            return
+        self.closed = True
         try:
             self.record.close()
         finally:
@@ -62,11 +68,10 @@ def open_run(run_dir: Path, *, resume: bool) -> OpenedRun:
     lock = RunLock(run_dir)
     try:
         config = read_config(run_dir, action)
-        record = RunRecord(run_dir)
-        if not resume and record.summary.sessions:
-            record.close()
+        if not resume and load_summary(run_dir).sessions:  # before touching its log
             raise TrainuiError(f"run {run_dir} has started already (continue it with "
                                f"--resume {run_dir})")
+        record = RunRecord(run_dir)
     except BaseException:
         lock.release()
         raise

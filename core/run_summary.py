@@ -66,25 +66,43 @@ class RunSummary:
     events_offset: int = 0
     """Bytes of events.jsonl this summary covers."""
 
+    early_stopping: EarlyStoppingUpdated | None = None
+    """The latest early-stopping state, whichever session it came from (best value so far)."""
+    started_at: float | None = None
+    """Time of the run's first event: the log's time stamps count from it."""
+
     @property
     def started(self) -> RunStarted | None:
-        """The current session's start (None while it sets up, or before any session)."""
+        """The latest session's start (an earlier session's while a new one sets up)."""
         return self.sessions[-1] if self.sessions else None
 
     @property
     def setting_up(self) -> bool:
-        """A session is being set up: a stage began after the last RunStarted."""
+        """A session is being set up: a stage began after the last RunStarted, and the
+        session has not ended (a set-up can fail before training starts)."""
         stage = self.latest.get("stage_started")
-        return stage is not None and (self.started is None or stage.time > self.started.time)
+        return (stage is not None and (self.started is None or stage.time > self.started.time)
+                and self.ending() is None)
 
     def add(self, event: Event) -> None:
         """Fold one event in."""
-        if isinstance(event, StageStarted) and self.started is not None \
-                and not self.setting_up:
+        if self.started_at is None:
+            self.started_at = event.time
+        if isinstance(event, StageStarted) and not self.setting_up and (
+                self.started is not None or self.ending() is not None):
             self.latest.clear()  # the first stage of a new session
         if isinstance(event, RunStarted):
             self._start_session(event)
-        elif isinstance(event, EpochEnded):
+        else:
+            self._fold_series(event)
+        if event.kind in SESSION_KINDS:
+            self.latest[event.kind] = event
+        if describe(event) is not None:
+            self.log.append(event)
+
+    def _fold_series(self, event: Event) -> None:
+        """Epoch rows, step losses, learning rates and the early-stopping state."""
+        if isinstance(event, EpochEnded):
             self.epochs.append(event)
             if len(self.epochs) > MAX_EPOCH_ROWS:
                 self.epochs = self.epochs[:-1][::2] + self.epochs[-1:]
@@ -94,10 +112,8 @@ class RunSummary:
             self._record_lr(event.global_step, event.lr)
         elif isinstance(event, LRChanged):
             self._record_lr(event.global_step, event.new_lr)
-        if event.kind in SESSION_KINDS:
-            self.latest[event.kind] = event
-        if describe(event) is not None:
-            self.log.append(event)
+        elif isinstance(event, EarlyStoppingUpdated):
+            self.early_stopping = event
 
     def _start_session(self, event: RunStarted) -> None:
         # A resumed session goes back to its checkpoint: whatever the killed one logged
@@ -141,11 +157,7 @@ class RunSummary:
 
     def best(self) -> EarlyStoppingUpdated | None:
         """The latest early-stopping state (best value and epoch), if any."""
-        event = self.latest.get("early_stopping_updated")
-        if isinstance(event, EarlyStoppingUpdated):
-            return event
-        return next((e for e in reversed(self.log) if isinstance(e, EarlyStoppingUpdated)),
-                    None)
+        return self.early_stopping
 
     def replay(self) -> list[Event]:
         """Events that rebuild a view of the run: every session's start, every epoch, the
@@ -171,6 +183,8 @@ class RunSummary:
             "lr": list(self.lr.points()),
             "log": [e.to_dict() for e in self.log],
             "latest": [e.to_dict() for e in self.latest.values()],
+            "early_stopping": self.early_stopping and self.early_stopping.to_dict(),
+            "started_at": self.started_at,
         }
 
     @classmethod
@@ -184,8 +198,7 @@ class RunSummary:
             raise ValueError("not a summary this trainui reads")
         epochs, log = data["epochs"], data["log"]
         if brief:
-            epochs = epochs[-1:]
-            log = [item for item in log if item.get("kind") == "early_stopping_updated"][-1:]
+            epochs, log = epochs[-1:], []
         summary = cls(sessions=_events(data["sessions"], RunStarted),
                       epochs=_events(epochs, EpochEnded),
                       events_offset=int(data["events_offset"]))
@@ -196,6 +209,10 @@ class RunSummary:
                     series.append(float(x), float(y))
         summary.log.extend(_events(log, Event))
         summary.latest = {e.kind: e for e in _events(data["latest"], Event)}
+        stopping = _events([data.get("early_stopping")], EarlyStoppingUpdated)
+        summary.early_stopping = stopping[0] if stopping else None
+        started_at = data.get("started_at")
+        summary.started_at = float(started_at) if isinstance(started_at, int | float) else None
         return summary
 
 
@@ -218,7 +235,8 @@ class RunSummarySink:
 
     SAVE_ON = ("stage_started", "run_started", "epoch_ended", "paused", "resumed",
                "stop_requested", "non_finite_loss", "training_stopped", "finished", "failed")
-    FINAL = ("finished", "failed", "paused")
+    SAVE_AT_ONCE = ("finished", "failed", "paused")
+    """States a watcher may attach to for long: saved even within min_interval."""
 
     def __init__(self, run_dir: Path, summary: RunSummary, *, min_interval: float = 1.0,
                  max_interval: float = 10.0) -> None:
@@ -234,7 +252,7 @@ class RunSummarySink:
         self.summary.events_offset = offset
         self._unsaved = True
         since = time.monotonic() - self._saved_at
-        if event.kind in self.FINAL or since >= self.max_interval or (
+        if event.kind in self.SAVE_AT_ONCE or since >= self.max_interval or (
                 event.kind in self.SAVE_ON and since >= self.min_interval):
             self.save()
 
@@ -262,8 +280,8 @@ def load_summary(run_dir: Path, *, brief: bool = False, keep: bool = False) -> R
     for event in reader:
         summary.add(event)
     summary.events_offset = reader.offset
-    if keep and stored is None and summary.events_offset:
-        _keep(run_dir, summary)
+    if keep and stored is None and summary.events_offset and not (run_dir / SUMMARY).exists():
+        _keep(run_dir, summary)  # (one that exists but is unreadable, or newer, stays)
     return summary
 
 

@@ -9,6 +9,8 @@ the trainer is doing.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -17,8 +19,8 @@ from typing import TYPE_CHECKING
 
 from .console import ConsoleSink
 from .control import STOP_NOW, Control
-from .errors import report_error
-from .events import StageStarted
+from .errors import one_line, report_error
+from .events import Failed, StageStarted
 from .outcome import ExitCode, exit_code
 
 if TYPE_CHECKING:
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
 USAGE = "usage: python -m trainui.core.trainer_process RUN_DIR [--resume]"
 
 
-def install_stop_signals(control: Control, console: ConsoleSink) -> list[int]:
+def install_stop_signals(control: Control) -> list[int]:
     """First Ctrl+C/SIGTERM: save, stop at the next step and finish; a second Ctrl+C: stop
     at once. Returns the list the handler appends each received signal to."""
     received: list[int] = []
@@ -39,9 +41,11 @@ def install_stop_signals(control: Control, console: ConsoleSink) -> list[int]:
         received.append(signum)
         control.request_save()
         control.request_stop(STOP_NOW, source=signal.Signals(signum).name)
-        # Said now: the step under way may take a while to end.
-        console.write(f"{signal.Signals(signum).name}: stopping after this training step "
-                      "(saving, then evaluating; Ctrl+C again stops at once)")
+        # Said now, the step under way may take a while to end; straight to the file
+        # descriptor: the handler may interrupt a write of the console's own stream.
+        with contextlib.suppress(OSError):
+            os.write(1, f"{signal.Signals(signum).name}: stopping after this training step "
+                        "(saving, then evaluating; Ctrl+C again stops at once)\n".encode())
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
@@ -56,7 +60,7 @@ def train_headless(config: RunConfig | None = None, *, run_dir: Path | None = No
 
     control = Control()
     console = ConsoleSink()
-    received = install_stop_signals(control, console)
+    received = install_stop_signals(control)
     if config is not None:
         result = run_training(config, control=control, views=[console])
     else:
@@ -76,12 +80,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(paths) != 1:
         print(USAGE, file=sys.stderr)
         return ExitCode.USAGE
+    opened = None
     try:
         opened = open_run(Path(paths[0]), resume=resume)
         opened.record(StageStarted(stage="importing torch"))
         return train_headless(run_dir=opened.run_dir, resume=resume, opened=opened)
     except (Exception, KeyboardInterrupt) as exc:  # the one place errors become a line
-        return report_error(exc)
+        code = report_error(exc)
+        if opened is not None and not opened.closed:  # it failed before training took over
+            with contextlib.suppress(Exception):
+                opened.record(Failed(message=one_line(exc), exit_code=code))
+            opened.close()
+        return code
 
 
 if __name__ == "__main__":

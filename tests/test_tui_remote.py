@@ -129,7 +129,7 @@ async def test_a_stopped_trainer_is_called_stalled(tmp_path: Path, processes: Pr
 async def test_keys_to_a_trainer_that_is_gone_say_so(tmp_path: Path,
                                                     processes: Processes) -> None:
     """kill -9 of the trainer: the view says the run was interrupted; a key pressed
-    then is not silently lost."""
+    then says why nothing happens."""
     launched = start(tmp_path, processes)
     run_dir = launched.run_dir
     app = view(launched)
@@ -138,6 +138,9 @@ async def test_keys_to_a_trainer_that_is_gone_say_so(tmp_path: Path,
         launched.process.kill()
         await asyncio.to_thread(launched.process.wait)
         await until(pilot, lambda: header(app) == "failed", "the view to see it gone")
-        app.outcome = None  # keys are disabled on a run that is over: press one anyway
         await pilot.press("p")
+        await until(pilot, lambda: "The run is over (failed): nothing to pause" in notes(app),
+                    "the view to say the run is over")
+        app.outcome = None  # as before the view noticed: the request itself fails
+        await pilot.press("s")
         await until(pilot, lambda: "not training" in notes(app), "the error on screen")

@@ -22,7 +22,7 @@ from textual.widgets import ContentSwitcher, Footer
 from trainui.core.control import STOP_AFTER_EPOCH, STOP_NOW, Controller
 from trainui.core.errors import TrainuiError, one_line
 from trainui.core.events import Event, Failed, RunStarted, StageStarted
-from trainui.core.outcome import ExitCode
+from trainui.core.outcome import ExitCode, exit_code_of
 
 from .accuracy_chart import AccuracyChart
 from .early_stopping_panel import EarlyStoppingPanel
@@ -30,7 +30,7 @@ from .feed import AppFeed, Feed, Job
 from .final_report import FinalReport
 from .header import RunHeader
 from .help_screen import HelpScreen
-from .keys import RUN_ACTIONS, bindings
+from .keys import bindings
 from .log_panel import EventLog
 from .loss_chart import LossChart
 from .lr_panel import LearningRatePanel
@@ -48,7 +48,6 @@ from .quitting import (
     ViewState,
     on_interrupt,
     on_quit_key,
-    outcome_of,
     view_exit_code,
 )
 from .redraw import CHART_RATE, REFRESH_RATE, RedrawSchedule
@@ -180,7 +179,8 @@ class TrainApp(App[None]):
             return
         if self._view_state().training:
             with contextlib.suppress(TrainuiError):  # a trainer that is gone needs no stop
-                self._control.request_save()
+                with contextlib.suppress(TrainuiError):
+                    self._control.request_save()
                 self._control.request_stop(STOP_NOW)
         self.exit(return_code=ExitCode.TERMINATED)
 
@@ -204,7 +204,8 @@ class TrainApp(App[None]):
             return
         if self._trainer_stopped is not None:
             self.query_one(RunHeader).note_trainer(self._trainer_stopped())
-        for note in self._pending.overdue(time.monotonic()):
+        stopped = self.query_one(RunHeader).trainer_stopped
+        for note in self._pending.overdue(time.monotonic(), trainer_stopped=stopped):
             self.notify(note, severity="warning", timeout=8)
 
     def flush_panels(self) -> None:
@@ -236,7 +237,7 @@ class TrainApp(App[None]):
         self._route(event)
         if isinstance(event, StageStarted | RunStarted) and self.outcome is not None:
             self._reopen_run()
-        ending = outcome_of(event)
+        ending = exit_code_of(event)
         if ending is not None:
             self._end_run(ending)
 
@@ -248,7 +249,7 @@ class TrainApp(App[None]):
         for panel in self._panels:
             panel.restore(summary)
         ending = summary.ending()
-        outcome = None if ending is None or summary.setting_up else outcome_of(ending)
+        outcome = None if ending is None else exit_code_of(ending)
         if outcome is not None:
             self._end_run(outcome)
         else:
@@ -293,14 +294,12 @@ class TrainApp(App[None]):
         self.query_one("#body").remove_class("-over")
         self.refresh_bindings()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Run keys are shown disabled once the run is over."""
-        if action in RUN_ACTIONS and self.outcome is not None:
-            return None
-        return True
-
     def _request(self, name: str, send: Callable[[], object]) -> bool:
         """Send a request to the trainer; say on screen why it could not reach it."""
+        if self.outcome is not None:
+            state = self.query_one(RunHeader).state
+            self.notify(f"The run is over ({state}): nothing to {name}", severity="warning")
+            return False
         try:
             send()
         except TrainuiError as exc:
@@ -374,7 +373,10 @@ class TrainApp(App[None]):
 
     def _stop_and_quit(self) -> None:
         def stop() -> None:
-            self._control.request_save()
+            # Save first (the trainer takes both at its next step); a trainer still setting
+            # up has no channel yet, so only the stop reaches it.
+            with contextlib.suppress(TrainuiError):
+                self._control.request_save()
             self._control.request_stop(STOP_NOW)
 
         if self._request("stop", stop):

@@ -59,8 +59,11 @@ def rate(text: str) -> float:
     return value
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per command-line field of RunConfig, grouped, with its default shown."""
+def add_config_flags(parser: argparse.ArgumentParser, only: Sequence[str] | None = None,
+                     overrides: Sequence[str] = ()) -> None:
+    """One flag per command-line field of RunConfig (or of those named in `only`),
+    grouped, with its default shown. Fields in `overrides` default to None: the value
+    stored with a run, which the flag replaces."""
     from trainui.core.config import RunConfig
 
     defaults = RunConfig()
@@ -68,18 +71,19 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     groups: dict[str, Any] = {}
     for spec in dataclasses.fields(RunConfig):
         meta = spec.metadata
-        if not meta.get("flag"):
+        if not meta.get("flag") or (only is not None and spec.name not in only):
             continue
         group = groups.get(meta["group"]) or groups.setdefault(
             meta["group"], parser.add_argument_group(meta["group"]))
         flag = "--" + spec.name.replace("_", "-")
-        default = getattr(defaults, spec.name)
         kind = next(t for t in (typing.get_args(hints[spec.name]) or (hints[spec.name],))
                     if t is not type(None))
         if kind is bool:
             group.add_argument(flag, action="store_true", help=meta["help"])
             continue
-        shown = "" if default is None else f" (default {default})"
+        default = None if spec.name in overrides else getattr(defaults, spec.name)
+        shown = (" (default: the run's)" if spec.name in overrides
+                 else "" if default is None else f" (default {default})")
         group.add_argument(
             flag, default=default, help=meta["help"] + shown, metavar=meta["metavar"],
             choices=meta["choices"],
@@ -92,7 +96,10 @@ def config_from_args(args: argparse.Namespace) -> Any:
     from trainui.core.config import RunConfig
 
     names = {spec.name for spec in dataclasses.fields(RunConfig) if spec.metadata.get("flag")}
-    return RunConfig(**{name: getattr(args, name) for name in names}).check()
+    values = {name: getattr(args, name) for name in names}
+    if values["data_dir"]:  # stored in config.json: a resume from elsewhere finds it too
+        values["data_dir"] = os.path.abspath(os.path.expanduser(values["data_dir"]))
+    return RunConfig(**values).check()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,8 +126,10 @@ def _add_debug(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
 
 
 def _add_view(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    p.add_argument("--theme", default="dark", help="TUI theme: dark, light, high-contrast "
-                   "(default dark)")
+    from trainui.themes import DEFAULT_THEME, available_themes
+
+    p.add_argument("--theme", default=DEFAULT_THEME, help=f"TUI theme: "
+                   f"{', '.join(available_themes())} (default {DEFAULT_THEME})")
     p.add_argument("--refresh-rate", type=rate, default=REFRESH_RATE, metavar="HZ",
                    help=f"TUI screen updates per second at most (default {REFRESH_RATE:g}, "
                    f"capped at {MAX_REFRESH_RATE:g}); charts and the log at most once a second")
@@ -143,13 +152,8 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 def _add_eval(p: argparse.ArgumentParser) -> None:
     p.description = "Evaluate a checkpoint (or a plain state_dict file) on the test split."
     p.add_argument("checkpoint", help="path to a .pt file written by trainui")
-    p.add_argument("--dataset", help="override the data set stored in the checkpoint")
-    p.add_argument("--data-dir", help="folder holding torchvision data sets")
-    p.add_argument("--download", action="store_true")
-    p.add_argument("--model", help="override the model stored in the checkpoint")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--batch-size", type=_config_type("batch_size", int), default=None,
-                   help="batch size (default: the run's)")
+    stored = ("dataset", "data_dir", "model", "batch_size")
+    add_config_flags(p, only=(*stored, "download", "device"), overrides=stored)
     p.add_argument("--output", metavar="FILE", help="also write the metrics as JSON to FILE")
     _add_debug(p)
 

@@ -51,52 +51,59 @@ def train_tui(config: Any, args: argparse.Namespace) -> int:
     competes with training for the interpreter, and the run survives the terminal.
     """
     from trainui.tui import splash
-    from trainui.tui.launch import OUTPUT_LOG, launch_trainer
+    from trainui.tui.launch import Launched, launch_trainer
     from trainui.tui.terminal import detach_from_terminal, exit_on_signals, terminal_alive
 
+    started: list[Launched] = []
+
+    def pass_on(signum: int) -> None:
+        if signum == signal.SIGTERM and started:
+            started[0].process.send_signal(signal.SIGTERM)  # save and stop, as Ctrl+C
+
     # Until the app is up, a lost terminal or SIGTERM ends this process within
-    # EXIT_GRACE_S; the trainer carries on in its own session either way.
-    exit_on_signals({signal.SIGHUP: ExitCode.OK, signal.SIGTERM: ExitCode.TERMINATED})
+    # EXIT_GRACE_S; the trainer carries on in its own session (or, on SIGTERM, stops).
+    exit_on_signals({signal.SIGHUP: ExitCode.OK, signal.SIGTERM: ExitCode.TERMINATED},
+                    also=pass_on)
     launched = launch_trainer(config, args.resume)  # first: it starts while the UI loads
-    trainer, run_dir = launched.process, launched.run_dir
+    started.append(launched)
     if not terminal_alive(0):
         detach_from_terminal()
         return ExitCode.OK  # nothing to show it on: it trains on by itself
-    splash.show(run_dir.name, f"the trainer (pid {trainer.pid}) is starting")
+    splash.show(launched.run_dir.name, f"the trainer (pid {launched.process.pid}) is starting")
     try:
-        from trainui.core.control_channel import RemoteControl
-        from trainui.core.run_dir import trainer_stopped
-        from trainui.tui.app import run_app
-        from trainui.tui.watch import follow
+        code, terminal_lost, shown_to_end = _view(launched, args)
+    except KeyboardInterrupt:  # Ctrl+C before Textual took the keyboard
+        splash.leave()
+        launched.stop_at_once()
+        return ExitCode.INTERRUPTED
     except BaseException:
         splash.leave()
         raise
-    remote = RemoteControl(run_dir)
+    return launched.after_view(code, terminal_lost, shown_to_end)
+
+
+def _view(launched: Any, args: argparse.Namespace) -> tuple[int, bool, bool]:
+    """The live view of the trainer just launched: (exit status, terminal lost, whether it
+    followed the run to its end)."""
+    from trainui.core.control_channel import RemoteControl
+    from trainui.core.run_dir import trainer_stopped
+    from trainui.tui.app import run_app
+    from trainui.tui.watch import follow
+
+    run_dir = launched.run_dir
+    remote = RemoteControl(run_dir, trainer=launched.process)
     shown_to_end = threading.Event()
 
     def job(feed: Any) -> None:
         follow(run_dir, feed, restore=feed.restore, observe=remote.observe,
-               alive=launched.alive)
+               alive=launched.alive, new_session=True)
         shown_to_end.set()
 
     code, terminal_lost = run_app(job, remote, theme=args.theme,
                                   refresh_rate=args.refresh_rate,
                                   trainer_stopped=lambda: trainer_stopped(run_dir),
                                   exit_promptly=True, run_name=run_dir.name)
-    if terminal_lost or code == ExitCode.TERMINATED:
-        return code  # the trainer goes on (or stops, as asked) in its own session
-    if code == ExitCode.INTERRUPTED and not shown_to_end.is_set():
-        trainer.send_signal(signal.SIGINT)  # second Ctrl+C: the trainer stops at once too
-        trainer.send_signal(signal.SIGINT)
-    trained = trainer.wait()
-    if launched.remove_if_unstarted():  # bad input found by the trainer: nothing was trained
-        print(f"trainui: error: {launched.last_output_line()}", file=sys.stderr)
-        return trained
-    if trained not in (ExitCode.OK, ExitCode.INTERRUPTED, ExitCode.TERMINATED):
-        print(f"trainui: error: training failed (exit {trained}); see {run_dir / OUTPUT_LOG}",
-              file=sys.stderr)
-        return ExitCode.FAILED
-    return code
+    return code, terminal_lost, shown_to_end.is_set()
 
 
 def evaluate(args: argparse.Namespace) -> int:

@@ -189,6 +189,8 @@ class RunHeader(EventPanel, Widget):
 
     def _run_line(self) -> Content:
         run, stage = self._started, self._stage
+        if stage is not None and self.state == "failed":
+            return Content.assemble(("failed while ", "dim"), (stage.stage, "bold"))
         if stage is not None:
             return Content.assemble(("starting: ", "dim"), (stage.stage, "bold"),
                                     (f" ({self._shown[2]})", "dim"))

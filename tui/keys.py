@@ -38,8 +38,6 @@ KEYS = (
     Key("ctrl+c", "interrupt", "Stop", "stop now and save; press again to quit at once",
         watching_help="leave the view; training goes on", show=False, priority=True),
 )
-RUN_ACTIONS = ("toggle_pause", "save", "finish_epoch")
-"""Actions on the training itself: disabled once the run is over."""
 
 
 def bindings() -> list[BindingType]:

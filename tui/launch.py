@@ -9,6 +9,7 @@ hang-up and Ctrl+C never reach the trainer: the run outlives its terminal.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ from trainui.core.run_dir import (
     check_run_dir,
     is_locked,
     prepare_run_dir,
+    read_config,
 )
 from trainui.core.run_summary import SUMMARY, load_summary
 
@@ -41,23 +43,24 @@ class Launched:
 
     process: subprocess.Popen[bytes]
     run_dir: Path
-    made_dir: bool | None
-    """For a new run: whether the directory was made for it (False: it existed, empty);
-    None for a resumed run, whose files are never removed."""
+    made_dirs: list[Path] | None
+    """For a new run: the directories made for it, deepest first (none when it went into
+    an existing empty one); None for a resumed run, whose files are never removed."""
     reader: EventLogReader
 
     def alive(self) -> bool:
         """Whether the trainer still runs (it may not have locked the run yet)."""
         return self.process.poll() is None or is_locked(self.run_dir)
 
-    def wait_until_training(self, timeout: float = STARTUP_TIMEOUT_S) -> None:
-        """Return once the trainer has trained a step (or finished); raise TrainuiError
-        with its error line, and its exit status, if it fails first."""
+    def wait_until_training(self, timeout: float = STARTUP_TIMEOUT_S) -> bool:
+        """Wait until the trainer has trained a step (or finished): True; False if it is
+        still setting up after `timeout`. Raise LaunchFailed, with its error line and exit
+        status, if it fails first."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for event in self.reader.read_new():
                 if _is_training(event):
-                    return
+                    return True
                 if isinstance(event, Failed):
                     self.process.wait()
                     raise LaunchFailed(event.message, event.exit_code)
@@ -66,9 +69,50 @@ class Launched:
                                    f"the trainer exited with {self.process.returncode}",
                                    self.process.returncode)
             time.sleep(0.1)
-        raise TrainuiError(
-            f"the background trainer (pid {self.process.pid}) has not started training "
-            f"after {timeout:.0f}s; see {self.run_dir / OUTPUT_LOG}")
+        return False
+
+    def stop_at_once(self) -> None:
+        """Two SIGINTs, as two Ctrl+C: the trainer stops without saving or evaluating.
+
+        Apart, so its handler runs twice: signals that arrive during one long torch call
+        are handled as one."""
+        for _ in range(2):
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGINT)
+                time.sleep(0.2)
+
+    def wait(self, quiet_for: float = 2.0) -> int | None:
+        """The trainer's exit status once it ends; after `quiet_for` seconds a line says
+        what is awaited. None if Ctrl+C ends the wait (the trainer goes on by itself)."""
+        try:
+            return self.process.wait(timeout=quiet_for)
+        except subprocess.TimeoutExpired:
+            print(f"trainui: waiting for the trainer (pid {self.process.pid}) to finish; "
+                  "Ctrl+C leaves it running", file=sys.stderr)
+        try:
+            return self.process.wait()
+        except KeyboardInterrupt:
+            return None
+
+    def after_view(self, code: int, terminal_lost: bool, shown_to_end: bool) -> int:
+        """What the command exits with once the live view has closed on this trainer."""
+        if terminal_lost or code == ExitCode.TERMINATED:
+            return code  # the trainer goes on (or stops, as asked) in its own session
+        if code == ExitCode.INTERRUPTED and not shown_to_end:
+            self.stop_at_once()  # the second Ctrl+C: the trainer stops at once too
+        trained = self.wait()
+        if trained is None:
+            return code
+        if trained == ExitCode.USAGE and not self.started():
+            message = self.last_output_line()  # bad input the trainer found: nothing trained
+            self.remove_unstarted()
+            print(f"trainui: error: {message}", file=sys.stderr)
+            return ExitCode.USAGE
+        if trained not in (ExitCode.OK, ExitCode.INTERRUPTED, ExitCode.TERMINATED):
+            print(f"trainui: error: training failed (exit {trained}); see "
+                  f"{self.run_dir / OUTPUT_LOG}", file=sys.stderr)
+            return trained if trained == ExitCode.USAGE else ExitCode.FAILED
+        return code
 
     def started(self) -> bool:
         """Whether the trainer got as far as starting the run."""
@@ -77,21 +121,21 @@ class Launched:
         except OSError:
             return False
 
-    def remove_if_unstarted(self) -> bool:
-        """Remove what preparing a new run made, if its trainer never started it."""
-        if self.made_dir is None or self.started():
-            return False
-        for name in (MARKER, CONFIG, OUTPUT_LOG, LOCK_FILE, EVENT_LOG, SUMMARY, "error.log"):
+    def remove_unstarted(self) -> None:
+        """Remove what preparing a new run made, if its trainer refused it as bad input
+        before starting (an unexpected error keeps the directory: error.log tells why)."""
+        if self.made_dirs is None or self.started():
+            return
+        for name in (MARKER, CONFIG, OUTPUT_LOG, LOCK_FILE, EVENT_LOG, SUMMARY):
             try:
                 (self.run_dir / name).unlink()
             except FileNotFoundError:
                 pass
-        if self.made_dir:
+        for folder in self.made_dirs:
             try:
-                self.run_dir.rmdir()
+                folder.rmdir()
             except OSError:
-                pass  # something else is in it: leave it
-        return True
+                return  # something else is in it: leave it, and what holds it
 
     def last_output_line(self) -> str:
         """The trainer's last line of output (its error, when it failed)."""
@@ -120,30 +164,46 @@ def launch_trainer(config: RunConfig | None, resume: str | None) -> Launched:
     if resume is not None:
         run_dir = Path(resume)
         check_run_dir(run_dir, "resume")
+        read_config(run_dir, "resume")  # bad input is said here, before anything starts
         if is_locked(run_dir):
             raise TrainuiError(f"run {run_dir} is being trained by another process")
         child: list[str] = [str(run_dir), "--resume"]
-        made: bool | None = None
+        made: list[Path] | None = None
     else:
         assert config is not None
-        made = not (config.run_dir and Path(config.run_dir).exists())
+        missing = _missing(Path(config.run_dir or config.runs_root))
         run_dir = prepare_run_dir(config)
+        made = missing if config.run_dir else [run_dir, *missing]
         child = [str(run_dir)]
     reader = EventLogReader(run_dir / EVENT_LOG)
     reader.skip_to_end()  # a resumed run's old events do not count as a start
     return Launched(_spawn(run_dir, child), run_dir, made, reader)
 
 
+def _missing(path: Path) -> list[Path]:
+    """`path` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    return missing
+
+
 def start_detached(config: RunConfig | None, resume: str | None) -> int:
     """Start the background trainer, wait until it trains, say where to watch it."""
     launched = launch_trainer(config, resume)
     try:
-        launched.wait_until_training()
+        training = launched.wait_until_training()
     except LaunchFailed as failure:
-        launched.remove_if_unstarted()
+        if failure.exit_code == ExitCode.USAGE:
+            launched.remove_unstarted()
         print(f"trainui: error: {failure}", file=sys.stderr)
-        return failure.exit_code if failure.exit_code in set(ExitCode) else ExitCode.FAILED
+        return failure.exit_code
     run_dir = launched.run_dir
+    if not training:
+        print(f"trainui: note: the trainer is still setting up after {STARTUP_TIMEOUT_S:.0f}s "
+              "(a download?); it goes on in the background", file=sys.stderr)
     print(f"training in the background (pid {launched.process.pid}): {run_dir}")
     print(f"  watch it:  trainui watch {run_dir}")
     print(f"  its log:   {run_dir / OUTPUT_LOG}")

@@ -63,7 +63,9 @@ class EventLog(EventPanel, RichLog):
         self.mark_dirty()
 
     def restore(self, summary: RunSummary) -> None:
-        """The latest lines of the run so far."""
+        """The latest lines of the run so far, stamped from the run's first event."""
+        if summary.started_at is not None:
+            self._start = summary.started_at
         for event in summary.log:
             self.take(event)
 

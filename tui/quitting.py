@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum, auto
 
-from trainui.core.events import Event, Failed, Finished
-from trainui.core.outcome import ExitCode, StopCause
+from trainui.core.outcome import ExitCode
 
 
 class QuitAction(Enum):
@@ -51,12 +50,3 @@ def view_exit_code(outcome: ExitCode | None, interrupted_with: ExitCode | None) 
     if interrupted_with is not None:
         return interrupted_with
     return ExitCode.OK if outcome is None else outcome
-
-
-def outcome_of(event: Event) -> ExitCode | None:
-    """The exit status an ending event gives the view, or None for other events."""
-    if isinstance(event, Finished):
-        return ExitCode.OK if StopCause(event.cause).succeeded else ExitCode.FAILED
-    if isinstance(event, Failed):
-        return ExitCode(event.exit_code) if event.exit_code in set(ExitCode) else ExitCode.FAILED
-    return None

@@ -34,13 +34,18 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+NOTE_WIDTH = 72
+"""Characters of a failed run's one-line cause shown in `trainui runs` (watch shows all)."""
+
+
 def format_runs(summaries: list[Any]) -> str:
     """One aligned line per run, newest last, with a header."""
-    rows = [("RUN", "STATE", "EPOCHS", "BEST", "STARTED")]
+    rows = [("RUN", "STATE", "EPOCHS", "BEST", "STARTED", "WHY")]
     for s in summaries:
         epochs = f"{s.epochs_done}/{s.epochs}" if s.epochs else str(s.epochs_done)
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.started))
-        rows.append((str(s.path), s.state, epochs, s.best, started))
+        why = s.note if len(s.note) <= NOTE_WIDTH else s.note[:NOTE_WIDTH - 1] + "…"
+        rows.append((str(s.path), str(s.state), epochs, s.best, started, why))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows

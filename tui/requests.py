@@ -41,11 +41,13 @@ class PendingRequests:
         if isinstance(event, ev.Finished | ev.Failed):
             self._sent.clear()  # the run is over: nothing more will answer
 
-    def overdue(self, now: float) -> list[str]:
+    def overdue(self, now: float, trainer_stopped: bool = False) -> list[str]:
         """What to tell the user about requests unanswered for too long (each once)."""
         late = [request for request, at in self._sent.items() if now - at >= self.patience]
         for request in late:
             del self._sent[request]
+        why = ("the trainer process is stopped (SIGSTOP?): it acts once it continues"
+               if trainer_stopped else
+               "it acts at the next step boundary; a slow step takes a while")
         return [f"The trainer has not confirmed {WORDS[request]} after {self.patience:.0f}s "
-                "(it acts at the next step boundary; a slow step takes a while)"
-                for request in late]
+                f"({why})" for request in late]

@@ -54,7 +54,8 @@ class _ExitWatchdog:
         deadline = time.monotonic() + EXIT_GRACE_S
         while (left := deadline - time.monotonic()) > 0:
             if select.select([self._read], [], [], left)[0]:
-                code = os.read(self._read, 1)[0]  # a later SIGTERM's 143 wins
+                later = os.read(self._read, 1)[0]
+                code = code or later  # a SIGTERM's 143 wins over a lost terminal's 0
         if self.restore is not None:
             with contextlib.suppress(Exception):
                 self.restore()
@@ -79,19 +80,20 @@ def exit_soon(code: int) -> None:
         watchdog.exit_soon(code)
 
 
-def exit_on_signals(codes: dict[int, int]) -> list[int]:
+def exit_on_signals(codes: dict[int, int],
+                    also: Callable[[int], None] | None = None) -> None:
     """Until the app installs its own handlers: each signal in `codes` ends the process with
-    its code within EXIT_GRACE_S. Returns the list the signals received are appended to."""
+    its code within EXIT_GRACE_S, after `also(signal)` (e.g. passing it on to a trainer)."""
     start_exit_watchdog()
-    received: list[int] = []
 
     def handler(signum: int, _frame: object) -> None:
         exit_soon(codes[signum])
-        received.append(signum)
+        if also is not None:
+            with contextlib.suppress(Exception):  # nothing may keep the exit from coming
+                also(signum)
 
     for signum in codes:
         signal.signal(signum, handler)
-    return received
 
 
 def watch_terminal(

@@ -20,26 +20,33 @@ POLL_SECONDS = 0.25
 
 def follow(run_dir: Path, sink: Sink, *, restore: Callable[[RunSummary], None] | None = None,
            observe: Callable[[Event], None] = lambda e: None,
-           alive: Callable[[], bool] | None = None, poll: float = POLL_SECONDS) -> None:
-    """Feed a run to a view until its current session ends: first what happened so far
-    (the summary, to `restore`, or as replayed events to `sink`), then every new event.
+           alive: Callable[[], bool] | None = None, new_session: bool = False,
+           keep_watching: bool = False, poll: float = POLL_SECONDS) -> None:
+    """Feed a run to a view: first what happened so far (the summary, to `restore`, or as
+    replayed events to `sink`), then every new event, until the current session ends.
 
-    A run whose trainer is gone (`alive`, by default: someone holds the run's lock)
-    without a final event ends with a Failed event that says how to continue it.
+    `new_session`: a trainer was just started on the run, so an ending already in the log
+    belongs to an earlier session and does not end the following. `keep_watching`: after
+    an ending, go on following (slowly) for as long as the caller lives, so a view left
+    open on a finished run shows it when it is resumed. A run whose trainer is gone
+    (`alive`, by default: someone holds the run's lock) without a final event ends with a
+    Failed event that says how to continue it.
     """
     trainer_alive = alive or (lambda: is_locked(run_dir))
     summary = load_summary(run_dir, keep=True)
+    if new_session:  # what the view shows until the trainer says more
+        summary.add(StageStarted(stage="the trainer is starting"))
     for event in summary.replay():
         observe(event)
         if restore is None:
             sink(event)
     if restore is not None:
         restore(summary)
-    ended = summary.ending() is not None and not summary.setting_up
+    ended = summary.ending() is not None
     reader = EventLogReader(run_dir / EVENT_LOG, offset=summary.events_offset)
-    while not ended:
+    while keep_watching or not ended:
         events = reader.read_new()
-        if not events and not trainer_alive():
+        if not events and not ended and not trainer_alive():
             events = reader.read_new()  # whatever it wrote just before it went away
             if not _ends(events, ended):
                 events.append(Failed(message=(
@@ -49,8 +56,8 @@ def follow(run_dir: Path, sink: Sink, *, restore: Callable[[RunSummary], None] |
             observe(event)
             sink(event)
         ended = _ends(events, ended)
-        if not ended:
-            time.sleep(poll)
+        if keep_watching or not ended:
+            time.sleep(poll * 4 if ended else poll)
 
 
 def _ends(events: list[Event], ended: bool) -> bool:
@@ -71,7 +78,7 @@ def watch_run(run_dir: Path, *, theme: str, refresh_rate: float) -> int:
     exit_on_signals({signal.SIGHUP: ExitCode.OK, signal.SIGTERM: ExitCode.TERMINATED})
     remote = RemoteControl(run_dir)
     code, _ = run_app(lambda feed: follow(run_dir, feed, restore=feed.restore,
-                                          observe=remote.observe),
+                                          observe=remote.observe, keep_watching=True),
                       remote, theme=theme, refresh_rate=refresh_rate, watching=True,
                       trainer_stopped=lambda: trainer_stopped(run_dir), exit_promptly=True,
                       run_name=run_dir.name)
@@ -81,7 +88,7 @@ def watch_run(run_dir: Path, *, theme: str, refresh_rate: float) -> int:
 def watch_headless(run_dir: Path) -> int:
     """Print the run's recent log lines, then new ones until it ends (no terminal); exit
     with the run's outcome (1 if it failed)."""
-    from trainui.tui.quitting import outcome_of
+    from trainui.core.outcome import exit_code_of
 
     console = ConsoleSink(heartbeat=float("inf"), failures=True)
     outcome: list[ExitCode] = []
@@ -91,7 +98,7 @@ def watch_headless(run_dir: Path) -> int:
             console(event)
 
     def observe(event: Event) -> None:
-        ending = outcome_of(event)
+        ending = exit_code_of(event)
         if ending is not None:
             outcome[:] = [ending]
         elif isinstance(event, RunStarted | StageStarted):

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..checkpoint import load_checkpoint, snapshot
+from ..checkpoint import load_checkpoint, model_state_of, snapshot
 from ..events import CheckpointSaved
 from ..files import FileWriter, torch_bytes
 from ..monitor import MetricMonitor
@@ -78,7 +78,7 @@ class Checkpointing(Callback):
             loop.emit(CheckpointSaved(path=str(path), reason="final_weights", epoch=loop.epoch,
                                       global_step=loop.global_step))
         if self.restore_best and self.best_path is not None and self.writer.enabled:
-            state = load_checkpoint(self.best_path)["model_state_dict"]
+            state = model_state_of(load_checkpoint(self.best_path), self.best_path)
             loop.model.load_state_dict(state)
             loop.evaluated_weights = f"best (epoch {self.tracker.best_epoch})"
 
@@ -102,4 +102,6 @@ class Checkpointing(Callback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what `state_dict` returned."""
         self.tracker.load_state_dict(state)
-        self.best_path = None if state["best_path"] is None else Path(state["best_path"])
+        # Where this run's checkpoints are now, whatever directory (relative, moved) the
+        # state was saved from.
+        self.best_path = None if state["best_path"] is None else self.writer.path("best.pt")
