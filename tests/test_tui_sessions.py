@@ -156,3 +156,22 @@ async def test_a_watched_finished_run_ends_with_its_outcome() -> None:
         assert app.outcome == 0 and app.query_one(FinalReport).finished is not None
         await pilot.press("q")
     assert app.return_code == 0
+
+
+@async_test
+async def test_run_keys_on_a_finished_run_say_why_nothing_happens() -> None:
+    """p, s and e leave the footer once the run is over; pressed anyway, they say so."""
+    summary = RunSummary()
+    for event in finished_events():
+        summary.add(event)
+    app = TrainApp(lambda feed: feed.restore(summary), Control(),  # type: ignore[attr-defined]
+                   clock=lambda: finished_events()[-1].time + 1, watching=True)
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(3):
+            await pilot.pause()
+        assert app.check_action("save", ()) is False
+        await pilot.press("s", "e")
+        await pilot.pause()
+        messages = [str(note.message) for note in app._notifications]
+        assert messages == ["The run is over (finished): nothing to save",
+                            "The run is over (finished): nothing to stop"]

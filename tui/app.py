@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from textual import events
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.driver import Driver
@@ -30,7 +31,7 @@ from .feed import AppFeed, Feed, Job
 from .final_report import FinalReport
 from .header import RunHeader
 from .help_screen import HelpScreen
-from .keys import bindings
+from .keys import KEY_ACTIONS, RUN_ACTIONS, bindings
 from .log_panel import EventLog
 from .loss_chart import LossChart
 from .lr_panel import LearningRatePanel
@@ -294,12 +295,21 @@ class TrainApp(App[None]):
         self.query_one("#body").remove_class("-over")
         self.refresh_bindings()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Once the run is over, its keys leave the footer (on_key says why they do
+        nothing)."""
+        return not (action in RUN_ACTIONS and self.outcome is not None)
+
+    def on_key(self, event: events.Key) -> None:
+        """A run key pressed once the run is over says so, rather than doing nothing."""
+        action = KEY_ACTIONS.get(event.key)
+        if action in RUN_ACTIONS and self.outcome is not None:
+            state = self.query_one(RunHeader).state
+            self.notify(f"The run is over ({state}): nothing to {RUN_ACTIONS[action]}",
+                        severity="warning")
+
     def _request(self, name: str, send: Callable[[], object]) -> bool:
         """Send a request to the trainer; say on screen why it could not reach it."""
-        if self.outcome is not None:
-            state = self.query_one(RunHeader).state
-            self.notify(f"The run is over ({state}): nothing to {name}", severity="warning")
-            return False
         try:
             send()
         except TrainuiError as exc:

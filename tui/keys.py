@@ -40,6 +40,11 @@ KEYS = (
 )
 
 
+RUN_ACTIONS = {"toggle_pause": "pause or resume", "save": "save", "finish_epoch": "stop"}
+"""Actions on the training itself, and what they do in words."""
+KEY_ACTIONS = {name: key.action for key in KEYS for name in key.keys.split(",")}
+
+
 def bindings() -> list[BindingType]:
     """The app's key bindings."""
     return [Binding(key.keys, key.action, key.label, show=key.show, key_display=key.display,
