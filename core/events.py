@@ -302,9 +302,12 @@ class EventBus:
         self.enabled = enabled
         self._on_sink_error = on_sink_error or _warn
 
-    def subscribe(self, sink: Sink, *, optional: bool = False) -> None:
-        """Add a sink; it receives every later event."""
-        self._sinks.append((sink, optional))
+    def subscribe(self, sink: Sink, *, optional: bool = False, first: bool = False) -> None:
+        """Add a sink; it receives every later event (before the others, with `first`)."""
+        if first:
+            self._sinks.insert(0, (sink, optional))
+        else:
+            self._sinks.append((sink, optional))
 
     def emit(self, event: Event) -> None:
         """Hand the event to every sink."""

@@ -242,7 +242,8 @@ def _train(start: _Start, bus: EventBus, control: Control, outcome: _Outcome,
         bus.subscribe(record)
     run_dir = outcome.run_dir
     assert run_dir is not None
-    bus.subscribe(_run_files(run_dir, payload))
+    # First: when events.jsonl says Finished, metrics.json is there for whoever reads it.
+    bus.subscribe(_run_files(run_dir, payload), first=True)
     channel = _open_channel(run_dir, control)  # before RunStarted: watchers see it live
     if channel is not None:
         cleanup.callback(channel.close)

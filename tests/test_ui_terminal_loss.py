@@ -233,11 +233,16 @@ def moment(args: tuple[object, ...], state: str, action: str, run_dir: Path,
 def group(state: str, action: str, root: Path, rng: random.Random,
           spawned: list[Tty]) -> list[str]:
     """The trainer-owning app in `state` with `action`; a watcher of the same run with the
-    other action; the trainer goes on and its run ends with `finished`; one more watcher."""
+    other action; the trainer goes on (or, after SIGTERM, saves and stops) and its run ends
+    with `finished`; one more watcher."""
     run_dir = root / f"{state}-{action}"
     other = "sigterm" if action == "hang_up" else "hang_up"
     report = [moment((*TRAIN, "--run-dir", run_dir), state, action, run_dir, rng, spawned)]
     try:
+        if action == "sigterm":  # the view passed it on: the trainer saves and stops
+            wait_for(lambda: not trainer_pids(run_dir), "the trainer to stop, as asked")
+            if "run_started" not in kinds(run_dir):
+                return report  # stopped while it was still setting up: no run to watch
         if live(run_dir):
             wait_for(lambda: "run_started" in kinds(run_dir), "the trainer to start")
             # Nobody asked it to stop (a run paused from the lost view stays paused).
@@ -289,7 +294,7 @@ def test_ui_ends_at_once_in_every_state(tmp_path: Path, spawned: list[Tty]) -> N
                 moments += future.result()
         # A run stopped by its view's SIGTERM has no live moments for watchers: make up
         # the count on finished runs.
-        finished = sorted(tmp_path.iterdir())
+        finished = [run for run in sorted(tmp_path.iterdir()) if kinds(run)[-1:] == ["finished"]]
         while len(moments) < MOMENTS:
             run_dir = seeds.choice(finished)
             moments.append(moment(("watch", run_dir), "finished",
