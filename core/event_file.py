@@ -105,12 +105,17 @@ def merge_progress(older: Progress | None, newer: Progress) -> Progress:
     return dataclasses.replace(newer, step_losses=points)
 
 
+TIME_KEYS = frozenset({"time", "started_at"})
+"""Keys whose floats are wall-clock times: seven significant digits of one would be
+whole kiloseconds, so these keep milliseconds instead."""
+
+
 def compact_values(value: Any) -> Any:
     """Floats with 7 significant digits (times to the millisecond), in nested values too."""
     if isinstance(value, float):
         return float(f"{value:.7g}")
     if isinstance(value, dict):
-        return {key: (round(item, 3) if key == "time" and isinstance(item, float)
+        return {key: (round(item, 3) if key in TIME_KEYS and isinstance(item, float)
                       else compact_values(item)) for key, item in value.items()}
     if isinstance(value, list):
         return [compact_values(item) for item in value]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -31,6 +32,20 @@ def test_summary_plus_later_events_equals_reading_everything(tmp_path: Path) -> 
     from_log = load_summary(tmp_path)  # a run without a summary: read it all
     record_again = RunSummary.from_dict(stored)
     assert from_log.to_dict() == record_again.to_dict()
+
+
+def test_stored_times_keep_the_millisecond(tmp_path: Path) -> None:
+    """summary.json keeps wall-clock times exact enough for the log's stamps: the run's
+    start and each event's time to the millisecond, as events.jsonl has them."""
+    now = 1_795_830_756.389
+    events = [dataclasses.replace(e, time=now + 6.4 * i)
+              for i, e in enumerate(finished_events())]
+    record(tmp_path, events).close()
+    summary = load_summary(tmp_path)
+    assert summary.started_at == round(now, 3)
+    written = {round(e.time, 3) for e in events}
+    assert summary.log and all(e.time in written for e in summary.log)
+    assert max(e.time for e in summary.log) - summary.started_at > 6
 
 
 def test_a_stale_summary_is_brought_up_to_date(tmp_path: Path) -> None:
