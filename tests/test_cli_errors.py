@@ -3,7 +3,7 @@
 Every case runs `python -m trainui.tui.cli` in a process of its own. A fresh interpreter
 spends seconds importing torch, more than the checks themselves, so the cases are forked
 from one process that imported torch and trainui's engine once; each child then runs the
-command line as `__main__` with its own argv, working directory, stdin, stdout and stderr.
+command line's `main` with its own argv, working directory, stdin, stdout and stderr.
 `test_forked_cases_match_fresh_processes` checks that this gives what a fresh process gives.
 """
 
@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 import torch
 
+from other_user import NOBODY
 from trainui.core.checkpoint import FORMAT, FORMAT_VERSION
 from trainui.core.config import RunConfig
 from trainui.core.errors import TrainuiError
@@ -116,17 +117,16 @@ def mixed_shapes_late_in_test(data_dir, seed):
 
 TRAIN = ["--headless", "--epochs", "1"]
 RESUME = ["--headless", "--resume"]
-NOBODY = 65534
 
 # Reads a JSON list of cases on stdin, forks one child per case, prints {name: exit code}.
 FORK_SERVER = """
-import json, os, runpy, sys, traceback
+import json, os, sys, traceback
 import sklearn.datasets, sklearn.metrics, sklearn.model_selection
-import trainui.core.eval_checkpoint, trainui.core.job, trainui.core.trainer_process
-# What the other user's cases use: the interpreter's own files may be out of their reach.
-import trainui.core.run_index, trainui.themes, trainui.tui.reports, trainui.tui.watch
+from other_user import preload_trainui
+preload_trainui()
+import trainui.themes
+from trainui.tui.cli import main
 trainui.themes.load_theme("dark")
-
 
 def run_case(case):
     os.chdir(case["cwd"])
@@ -140,8 +140,7 @@ def run_case(case):
         os.setuid(case["uid"])
     sys.argv = ["trainui", *case["argv"]]
     try:
-        runpy.run_module("trainui.tui.cli", run_name="__main__", alter_sys=True)
-        code = 0
+        code = main(case["argv"])
     except SystemExit as exit_:  # as the interpreter treats it
         code = exit_.code if isinstance(exit_.code, int) else exit_.code is not None
         if not isinstance(exit_.code, (int, type(None))):
@@ -422,8 +421,11 @@ def run_forked(names: list[str], scratch: Path) -> dict[str, subprocess.Complete
          "uid": NOBODY if name in AS_ANOTHER_USER else None}
         for name in names
     ]
+    here = str(Path(__file__).parent)  # where other_user.py is
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [here, os.environ.get("PYTHONPATH")]))}
     server = subprocess.run([sys.executable, "-c", FORK_SERVER], input=json.dumps(cases),
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300, env=env)
     assert server.returncode == 0, server.stderr
     codes = json.loads(server.stdout)
     return {case["name"]: subprocess.CompletedProcess(

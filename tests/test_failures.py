@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Processes, run_trainui
+from other_user import NOBODY, preload_trainui
 from trainui.core.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -201,9 +202,9 @@ def test_runs_skips_a_folder_it_cannot_read_with_a_note(shared_tmp: Path) -> Non
     closed = root / "closed"
     closed.mkdir(mode=0o700)
     (closed / ".trainui-run").write_text("{}")
-    os.chown(mine, 65534, 65534)
+    os.chown(mine, NOBODY, NOBODY)
     for path in mine.rglob("*"):
-        os.chown(path, 65534, 65534)
+        os.chown(path, NOBODY, NOBODY)
     code, out, err = as_another_user(["runs", "--root", str(root)], shared_tmp)
     assert code == 0, err
     assert str(mine) in out and " finished " in out
@@ -211,7 +212,7 @@ def test_runs_skips_a_folder_it_cannot_read_with_a_note(shared_tmp: Path) -> Non
 
 
 def as_another_user(argv: list[str], scratch: Path) -> tuple[int, str, str]:
-    """`trainui ARGV` as uid 65534, in a fork of this process (that user cannot start
+    """`trainui ARGV` as uid NOBODY, in a fork of this process (that user cannot start
     this interpreter from its folder): exit status, stdout, stderr."""
     out, err = scratch / "out.txt", scratch / "err.txt"
     for path in (out, err):
@@ -224,10 +225,11 @@ def as_another_user(argv: list[str], scratch: Path) -> tuple[int, str, str]:
             # pytest captures sys.stdout and sys.stderr: write to the files instead.
             sys.stdout = open(1, "w", closefd=False)
             sys.stderr = open(2, "w", closefd=False)
-            os.setgid(65534)
-            os.setuid(65534)
+            preload_trainui()
             from trainui.tui.cli import main
 
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
             code = main(argv)
             sys.stdout.flush()
             sys.stderr.flush()

@@ -8,6 +8,7 @@ confusion-matrix colours, so charts follow the theme).
 from __future__ import annotations
 
 import tomllib
+from functools import cache
 from importlib.resources import files
 from typing import Any
 
@@ -21,13 +22,19 @@ COLOR_KEYS = (
 CHART_KEYS = ("step_loss", "smooth_loss", "train", "val", "lr", "correct", "wrong")
 
 
+@cache
+def _bundled() -> dict[str, str]:
+    """Each bundled theme's TOML text by name, read once per process."""
+    return {
+        entry.name.removesuffix(".toml"): entry.read_text("utf-8")
+        for entry in sorted(files(__name__).iterdir(), key=lambda entry: entry.name)
+        if entry.name.endswith(".toml")
+    }
+
+
 def available_themes() -> list[str]:
     """Names of the bundled themes, sorted."""
-    return sorted(
-        entry.name.removesuffix(".toml")
-        for entry in files(__name__).iterdir()
-        if entry.name.endswith(".toml")
-    )
+    return list(_bundled())
 
 
 def load_theme(name: str) -> dict[str, Any]:
@@ -35,7 +42,7 @@ def load_theme(name: str) -> dict[str, Any]:
     names = available_themes()
     if name not in names:
         raise TrainuiError(f"unknown theme {name!r}; available themes: {', '.join(names)}")
-    data = tomllib.loads(files(__name__).joinpath(f"{name}.toml").read_text("utf-8"))
+    data = tomllib.loads(_bundled()[name])
     _check_keys(name, "colors", data.get("colors", {}), COLOR_KEYS)
     _check_keys(name, "chart", data.get("chart", {}), CHART_KEYS)
     return {
