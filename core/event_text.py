@@ -37,11 +37,16 @@ def _epoch_of(epoch: int, epochs: int) -> str:
 
 def progress_line(event: ev.Progress) -> str:
     """A progress heartbeat: where in the epoch the run is, its running loss and speed."""
-    return (
-        f"{_epoch_of(event.epoch, event.epochs)} step {event.step}/{event.steps_per_epoch}  "
-        f"loss {event.train_loss:.4f} acc {percent(event.train_acc)}  "
-        f"{event.samples_per_second:,.0f} samples/s"
-    )
+    of = f"/{event.steps_per_epoch}" if event.steps_per_epoch else ""
+    parts = [f"{_epoch_of(event.epoch, event.epochs)} step {event.step}{of}"]
+    if event.train_loss is not None:
+        parts.append(f"loss {event.train_loss:.4f}")
+    if event.train_acc is not None:
+        parts.append(f"acc {percent(event.train_acc)}")
+    parts += [f"{name} {format_metric(name, value)}" for name, value in event.metrics.items()]
+    if event.samples_per_second:
+        parts.append(f"{event.samples_per_second:,.0f} samples/s")
+    return "  ".join(parts)
 
 
 _TEMPLATES = {
@@ -73,20 +78,40 @@ def _describe(event: ev.Event) -> str | None:
 def _(event: ev.RunStarted) -> str:
     resumed = f", resuming after epoch {event.start_epoch}" if event.start_epoch else ""
     where = f", dir {event.run_dir}" if event.run_dir else ""
-    return (
-        f"run {event.run_name}: {event.model_name} ({event.parameter_count:,} params) on "
-        f"{event.dataset_name} (train {event.train_size}, val {event.val_size}, test "
-        f"{event.test_size}), device {event.device}{where}{resumed}"
-    )
+    return f"run {event.run_name}: {run_description(event)}{where}{resumed}"
+
+
+def run_description(event: ev.RunStarted) -> str:
+    """`model (N params) on data (train a, val b, test c), device d`, leaving out what a
+    run of your own code did not say."""
+    text = event.model_name
+    if event.parameter_count:
+        text += f" ({event.parameter_count:,} params)"
+    if event.dataset_name:
+        text += f" on {event.dataset_name}"
+    sizes = [f"{split} {size}" for split, size in (("train", event.train_size),
+             ("val", event.val_size), ("test", event.test_size)) if size]
+    if sizes:
+        text += f" ({', '.join(sizes)})"
+    return text + (f", device {event.device}" if event.device not in ("", "-") else "")
 
 
 @_describe.register
 def _(event: ev.EpochEnded) -> str:
-    return (
-        f"{_epoch_of(event.epoch, event.epochs)}  train loss {event.train_loss:.4f} acc "
-        f"{percent(event.train_acc)}  val loss {event.val_loss:.4f} acc {percent(event.val_acc)}"
-        f"  lr {event.lr:.3g}  {event.epoch_time:.1f}s  {event.samples_per_second:,.0f} samples/s"
-    )
+    parts = [_epoch_of(event.epoch, event.epochs)]
+    for split, loss, acc in (("train", event.train_loss, event.train_acc),
+                             ("val", event.val_loss, event.val_acc)):
+        values = [f"loss {loss:.4f}"] if loss is not None else []
+        values += [f"acc {percent(acc)}"] if acc is not None else []
+        if values:
+            parts.append(f"{split} {' '.join(values)}")
+    parts += [f"{name} {format_metric(name, value)}" for name, value in event.metrics.items()]
+    if event.lr is not None:
+        parts.append(f"lr {event.lr:.3g}")
+    parts.append(f"{event.epoch_time:.1f}s")
+    if event.samples_per_second:
+        parts.append(f"{event.samples_per_second:,.0f} samples/s")
+    return "  ".join(parts)
 
 
 @_describe.register

@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 SCHEMA_VERSION = 2
-"""2: accuracies are `train_acc`/`val_acc`, as in history.csv (1 said `*_accuracy`)."""
+"""2: accuracies are `train_acc`/`val_acc`, as in history.csv (1 said `*_accuracy`).
+Fields added since are optional, with defaults (a reader ignores fields it does not know):
+the `metrics` of Progress and EpochEnded, and None for a loss, accuracy or LR a run of
+your own code does not log."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,12 +75,18 @@ class Progress(Event):
     step: int
     steps_per_epoch: int
     global_step: int
-    train_loss: float
-    train_acc: float
+    train_loss: float | None
+    """The epoch's running training loss; None when the run logs no loss."""
+    train_acc: float | None
+    """The epoch's running training accuracy; None when the run logs no accuracy."""
     samples_per_second: float
-    lr: float
+    """0 when the run does not say how many samples a step takes."""
+    lr: float | None
     step_losses: list[list[float]] = field(default_factory=list)
     """New per-step losses since the previous Progress, as [global_step, loss] pairs."""
+    metrics: dict[str, float] = field(default_factory=dict)
+    """Every other scalar a run logs (perplexity, grad norm...): its mean over the steps
+    since the previous Progress."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,14 +96,17 @@ class EpochEnded(Event):
     kind: ClassVar[str] = "epoch_ended"
     epoch: int
     epochs: int
-    train_loss: float
-    train_acc: float
-    val_loss: float
-    val_acc: float
-    lr: float
+    train_loss: float | None
+    train_acc: float | None
+    val_loss: float | None
+    val_acc: float | None
+    """Each None when the run does not log it (a run of your own code)."""
+    lr: float | None
     epoch_time: float
     samples_per_second: float
     global_step: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    """Every other scalar of the epoch (val_perplexity, bleu...), by name."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,12 +62,25 @@ class History:
         self.step_loss.load_state_dict(state["step_loss"])
 
 
-def rows_to_csv(rows: list[dict[str, float]]) -> str:
-    """Return per-epoch rows as CSV text, columns in EPOCH_KEYS order, with a header."""
-    lines = [",".join(EPOCH_KEYS)]
-    lines += [",".join(_csv_value(row[k]) for k in EPOCH_KEYS) for row in rows]
+def rows_to_csv(rows: Sequence[Mapping[str, float | None]]) -> str:
+    """Return per-epoch rows as CSV text with a header: EPOCH_KEYS first, then any other
+    metric in the order it first appears; a value a row lacks is an empty cell."""
+    columns = list(EPOCH_KEYS)
+    for row in rows:
+        columns += [key for key in row if key not in columns]
+    lines = [",".join(_csv_name(name) for name in columns)]
+    lines += [",".join(_csv_value(row.get(k)) for k in columns) for row in rows]
     return "\n".join(lines) + "\n"
 
 
-def _csv_value(value: float) -> str:
+def _csv_value(value: float | None) -> str:
+    if value is None:
+        return ""
     return str(value) if isinstance(value, int) else repr(float(value))
+
+
+def _csv_name(name: str) -> str:
+    """A column name, quoted when it holds a comma or a quote."""
+    if any(c in name for c in ',"\n'):
+        return '"' + name.replace('"', '""') + '"'
+    return name

@@ -29,6 +29,10 @@ RUN_FORMAT = "trainui-run"
 RUN_FORMAT_VERSION = 1
 LOCK_FILE = ".lock"
 CONFIG = "config.json"
+TRAINER_KEY = "trainer"
+SCRIPT_TRAINER = "script"
+"""config.json of a run your own code trains (`trainui.init`, `trainui run`) says
+`"trainer": "script"`, with the command and your config, instead of a RunConfig."""
 
 
 def new_run_name(dataset: str, model: str) -> str:
@@ -47,7 +51,11 @@ def create_new_run_dir(config: RunConfig) -> Path:
     by one user or several processes, each get their own)."""
     if config.run_dir:
         return create_run_dir(Path(config.run_dir))
-    base = Path(config.runs_root) / new_run_name(config.dataset, config.model)
+    return claim_new_run_dir(Path(config.runs_root) / new_run_name(config.dataset, config.model))
+
+
+def claim_new_run_dir(base: Path) -> Path:
+    """Create and claim `base`, or `base-2`, `base-3`... when that name is taken."""
     for n in itertools.count(1):
         candidate = base if n == 1 else base.with_name(f"{base.name}-{n}")
         try:
@@ -171,12 +179,34 @@ def read_config(run_dir: Path, action: str) -> RunConfig:
     except (ValueError, UnicodeDecodeError) as exc:
         raise TrainuiError(f"cannot {action} {run_dir}: {CONFIG} is not valid JSON "
                            f"({one_line(exc, 120)})") from None
+    if isinstance(data, dict) and data.get(TRAINER_KEY) == SCRIPT_TRAINER:
+        command = " ".join(str(part) for part in data.get("command") or []) or "your script"
+        raise TrainuiError(f"cannot {action} {run_dir}: it was trained by code of your own "
+                           f"({command}); run that again to train more")
     try:
         config = RunConfig.from_dict(data)
     except TrainuiError as exc:
         raise TrainuiError(f"cannot {action} {run_dir}: {CONFIG}: {exc}") from None
     config.run_dir = str(run_dir)
     return config
+
+
+def is_script_run(run_dir: Path) -> bool:
+    """Whether code of your own trains the run (`trainui.init`, `trainui run`)."""
+    try:
+        data = json.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(data, dict) and data.get(TRAINER_KEY) == SCRIPT_TRAINER
+
+
+def interrupted_message(run_dir: Path) -> str:
+    """What to say of a run no process trains any more, though it did not end."""
+    if is_script_run(run_dir):
+        return ("run interrupted: its process ended without finishing it (its output: "
+                f"{run_dir / 'output.log'}, when started by `trainui run`)")
+    return (f"run interrupted: no process is training it (continue with "
+            f"`trainui train --resume {run_dir}`)")
 
 
 def prepare_run_dir(config: RunConfig) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .events import EpochEnded, EvaluationFinished, Event, Finished
@@ -14,7 +15,7 @@ class RunFilesSink:
 
     def __init__(self, writer: FileWriter) -> None:
         self.writer = writer
-        self.rows: list[dict[str, float]] = []
+        self.rows: list[dict[str, float | None]] = []
         self.evaluation: dict[str, Any] | None = None
 
     def __call__(self, event: Event) -> None:
@@ -28,14 +29,15 @@ class RunFilesSink:
                 "epochs_completed": event.epochs_completed,
             })
 
-    def load_history(self, rows: list[dict[str, float]]) -> None:
+    def load_history(self, rows: Sequence[Mapping[str, float | None]]) -> None:
         """Start from earlier epochs (a resumed run keeps its whole history)."""
-        self.rows = list(rows)
+        self.rows = [dict(row) for row in rows]
 
     def _epoch_ended(self, event: EpochEnded) -> None:
         self.rows.append({
             "epoch": event.epoch, "train_loss": event.train_loss, "train_acc": event.train_acc,
             "val_loss": event.val_loss, "val_acc": event.val_acc, "lr": event.lr,
             "epoch_time": event.epoch_time, "samples_per_second": event.samples_per_second,
+            **event.metrics,
         })
         self.writer.write_text("history.csv", rows_to_csv(self.rows))

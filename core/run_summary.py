@@ -109,7 +109,8 @@ class RunSummary:
         elif isinstance(event, Progress):
             for step, loss in event.step_losses:
                 self.step_loss.append(step, loss)
-            self._record_lr(event.global_step, event.lr)
+            if event.lr is not None:
+                self._record_lr(event.global_step, event.lr)
         elif isinstance(event, LRChanged):
             self._record_lr(event.global_step, event.new_lr)
         elif isinstance(event, EarlyStoppingUpdated):

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from trainui.tui.redraw import MAX_REFRESH_RATE, REFRESH_RATE
 
-COMMANDS = ("train", "eval", "runs", "watch")
+COMMANDS = ("train", "run", "eval", "runs", "watch")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"trainui {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_train(commands.add_parser("train", help="train a model (the default command)"))
+    _add_run(commands.add_parser("run", help="run your own training command in the live view",
+                                 usage="trainui run [options] -- COMMAND [ARGS...]"))
     _add_eval(commands.add_parser("eval", help="evaluate a checkpoint on the test split"))
     _add_runs(commands.add_parser("runs", help="list runs and their state"))
     _add_watch(commands.add_parser("watch", help="watch and control a run from anywhere"))
@@ -147,6 +149,24 @@ def _add_train(p: argparse.ArgumentParser) -> None:
                          "the TUI (automatic when stdout is not a terminal)")
     _add_view(session)
     _add_debug(session)
+
+
+def _add_run(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Run your own training command (a script that calls trainui.init, or a Lightning or "
+        "Hugging Face Trainer with trainui's callback) as the trainer: the live view on a "
+        "terminal, plain lines otherwise. Its own output goes to RUN_DIR/output.log.")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND",
+                   help="the command, after --: e.g. -- python train.py --epochs 5")
+    p.add_argument("--run-dir", metavar="DIR",
+                   help="the run's directory: new or empty (default ROOT/SCRIPT-TIME)")
+    p.add_argument("--root", default="runs", help="folder for new runs (default runs)")
+    p.add_argument("--detach", action="store_true", help="run in the background; print "
+                   "the run directory and how to watch it")
+    p.add_argument("--headless", action="store_true", help="the command's own output and "
+                   "trainui's log lines instead of the TUI (automatic off a terminal)")
+    _add_view(p)
+    _add_debug(p)
 
 
 def _add_eval(p: argparse.ArgumentParser) -> None:

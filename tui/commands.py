@@ -14,7 +14,8 @@ from trainui.core.outcome import ExitCode
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch to the command's function; return the exit status."""
-    handlers = {"train": train, "eval": evaluate, "runs": runs, "watch": watch}
+    handlers = {"train": train, "run": run_command, "eval": evaluate, "runs": runs,
+                "watch": watch}
     return int(handlers[args.command or "train"](args))
 
 
@@ -25,12 +26,14 @@ def train(args: argparse.Namespace) -> int:
 
     load_theme(args.theme)  # an unknown theme is an error before anything starts
     config = None if args.resume else config_from_args(args)
+    from trainui.tui.launch import launch_trainer
+
     if args.detach:
         from trainui.tui.launch import start_detached
 
-        return start_detached(config, args.resume)
+        return start_detached(launch_trainer(config, args.resume))
     if not args.headless and use_tui():
-        return train_tui(config, args)
+        return train_tui(lambda: launch_trainer(config, args.resume), args)
     from trainui.core.trainer_process import train_headless
 
     if config is not None:
@@ -43,7 +46,63 @@ def use_tui() -> bool:
     return sys.stdout.isatty() and sys.stdin.isatty()
 
 
-def train_tui(config: Any, args: argparse.Namespace) -> int:
+def run_command(args: argparse.Namespace) -> int:
+    """`trainui run -- COMMAND`: your own training code as the trainer, in the live view
+    (or in the background, or headless: then the command replaces this process)."""
+    from trainui.themes import load_theme
+    from trainui.tui.launch import check_command, launch_script
+
+    load_theme(args.theme)
+    command = list(args.cmd)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    check_command(command)
+    if args.detach:
+        from trainui.tui.launch import start_detached
+
+        return start_detached(launch_script(command, args.run_dir, args.root))
+    if not args.headless and use_tui():
+        return train_tui(lambda: launch_script(command, args.run_dir, args.root), args)
+    return run_headless(command, args.run_dir, args.root)
+
+
+def run_headless(command: list[str], run_dir: str | None, root: str) -> int:
+    """The command in place of this process, writing into a new run (it prints trainui's
+    log lines with its own output); its exit status is the command's."""
+    import os
+
+    from trainui.core.api import CONSOLE_ENV
+    from trainui.core.files import FileWriter
+    from trainui.core.run_dir import (
+        CONFIG,
+        SCRIPT_TRAINER,
+        TRAINER_KEY,
+        claim_new_run_dir,
+        create_run_dir,
+    )
+    from trainui.tui.launch import script_environment, script_name
+
+    if run_dir:
+        path = create_run_dir(Path(run_dir))
+    else:
+        import time
+
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = claim_new_run_dir(Path(root) / f"{script_name(command)}-{stamp}")
+    FileWriter(path).write_json(CONFIG, {TRAINER_KEY: SCRIPT_TRAINER, "command": command})
+    env = {**script_environment(path, command), CONSOLE_ENV: "1"}
+    print(f"trainui: run {path}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    try:
+        os.execvpe(command[0], command, env)
+    except OSError as exc:
+        from trainui.core.errors import TrainuiError
+
+        raise TrainuiError(f"cannot run {command[0]}: {exc.strerror or exc}") from None
+    raise AssertionError("unreachable: exec returned")
+
+
+def train_tui(launch: Any, args: argparse.Namespace) -> int:
     """Train in a child process and show it live; if the terminal goes away, it finishes.
 
     The view opens at once and shows the trainer setting up (importing torch, loading the
@@ -51,7 +110,7 @@ def train_tui(config: Any, args: argparse.Namespace) -> int:
     competes with training for the interpreter, and the run survives the terminal.
     """
     from trainui.tui import splash
-    from trainui.tui.launch import Launched, launch_trainer
+    from trainui.tui.launch import Launched
     from trainui.tui.terminal import detach_from_terminal, exit_on_signals, terminal_alive
 
     started: list[Launched] = []
@@ -64,7 +123,7 @@ def train_tui(config: Any, args: argparse.Namespace) -> int:
     # EXIT_GRACE_S; the trainer carries on in its own session (or, on SIGTERM, stops).
     exit_on_signals({signal.SIGHUP: ExitCode.OK, signal.SIGTERM: ExitCode.TERMINATED},
                     also=pass_on)
-    launched = launch_trainer(config, args.resume)  # first: it starts while the UI loads
+    launched = launch()  # first: it starts while the UI loads
     started.append(launched)
     if not terminal_alive(0):
         detach_from_terminal()

@@ -196,9 +196,15 @@ class RunHeader(EventPanel, Widget):
                                     (f" ({self._shown[2]})", "dim"))
         if run is None:
             return Content.styled("waiting for the trainer to start...", "dim")
-        return Content.assemble(
-            (run.model_name, "bold"), f" ({run.parameter_count:,} params) | ",
-            (run.dataset_name, "bold"),
-            f" train {run.train_size:,} val {run.val_size:,} test {run.test_size:,} | ",
-            ("device ", "dim"), (run.device, "bold"),
-        )  # fmt: skip
+        parts: list[str | tuple[str, str]] = [(run.model_name, "bold")]
+        if run.parameter_count:
+            parts.append(f" ({run.parameter_count:,} params)")
+        if run.dataset_name:
+            parts += [" | ", (run.dataset_name, "bold")]
+        sizes = [f"{split} {size:,}" for split, size in (
+            ("train", run.train_size), ("val", run.val_size), ("test", run.test_size)) if size]
+        if sizes:
+            parts.append(" " + " ".join(sizes))
+        if run.device not in ("", "-"):
+            parts += [" | ", ("device ", "dim"), (run.device, "bold")]
+        return Content.assemble(*parts)

@@ -2,17 +2,22 @@
 
 The parent prepares the run directory (marker and config.json: the config crosses the
 process boundary as the file the trainer reads and checks), then starts
-`python -m trainui.core.trainer_process RUN_DIR`. A new session means the terminal's
-hang-up and Ctrl+C never reach the trainer: the run outlives its terminal.
+`python -m trainui.core.trainer_process RUN_DIR` - or, for `trainui run`, the user's own
+command, which finds the directory in TRAINUI_RUN_DIR when it calls `trainui.init`. A new
+session means the terminal's hang-up and Ctrl+C never reach the trainer: the run outlives
+its terminal.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,12 +25,17 @@ from trainui.core.config import RunConfig
 from trainui.core.errors import TrainuiError
 from trainui.core.event_file import EVENT_LOG, EventLogReader
 from trainui.core.events import Event, Failed, Finished, Progress
+from trainui.core.files import FileWriter
 from trainui.core.outcome import ExitCode
 from trainui.core.run_dir import (
     CONFIG,
     LOCK_FILE,
     MARKER,
+    SCRIPT_TRAINER,
+    TRAINER_KEY,
     check_run_dir,
+    claim_new_run_dir,
+    create_run_dir,
     is_locked,
     prepare_run_dir,
     read_config,
@@ -177,7 +187,60 @@ def launch_trainer(config: RunConfig | None, resume: str | None) -> Launched:
         child = [str(run_dir)]
     reader = EventLogReader(run_dir / EVENT_LOG)
     reader.skip_to_end()  # a resumed run's old events do not count as a start
-    return Launched(_spawn(run_dir, child), run_dir, made, reader)
+    return Launched(_spawn(run_dir, [sys.executable, "-m", TRAINER_MODULE, *child]),
+                    run_dir, made, reader)
+
+
+def launch_script(command: Sequence[str], run_dir: str | None, root: str) -> Launched:
+    """Prepare a new run for your own command and start it (`trainui run -- COMMAND`)."""
+    command = list(command)
+    check_command(command)
+    missing = _missing(Path(run_dir or root))
+    if run_dir:
+        path = create_run_dir(Path(run_dir))
+    else:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = claim_new_run_dir(Path(root) / f"{script_name(command)}-{stamp}")
+    made = missing if run_dir else [path, *missing]
+    FileWriter(path).write_json(CONFIG, {TRAINER_KEY: SCRIPT_TRAINER, "command": command})
+    reader = EventLogReader(path / EVENT_LOG)
+    return Launched(_spawn(path, command, script_environment(path, command)), path, made,
+                    reader)
+
+
+def check_command(command: Sequence[str]) -> None:
+    """TrainuiError unless `command` names a program that can be started."""
+    if not command:
+        raise TrainuiError("give the command to run after --, e.g. "
+                           "`trainui run -- python train.py`")
+    program = command[0]
+    if os.sep in program:
+        if not (os.path.isfile(program) and os.access(program, os.X_OK)):
+            raise TrainuiError(f"cannot run {program}: no such executable file")
+    elif shutil.which(program) is None:
+        raise TrainuiError(f"cannot run {program}: command not found")
+
+
+def script_name(command: Sequence[str]) -> str:
+    """A run name from a command: the script's name (`train` for `python train.py`, the
+    module for `python -m pkg.train`), else the program's."""
+    words = [word for word in command[1:] if not word.startswith("-")]
+    if "-m" in command[1:-1]:
+        name = command[command.index("-m", 1) + 1].rpartition(".")[2]
+    elif words and Path(words[0]).suffix == ".py":
+        name = Path(words[0]).stem
+    else:
+        name = Path(command[0]).name
+    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("._")
+    return cleaned or "run"
+
+
+def script_environment(run_dir: Path, command: Sequence[str]) -> dict[str, str]:
+    """The command's environment: where `trainui.init` writes, and what was run."""
+    from trainui.core.api import COMMAND_ENV, RUN_DIR_ENV
+
+    return {**os.environ, RUN_DIR_ENV: str(run_dir.resolve()),
+            COMMAND_ENV: json.dumps(list(command))}
 
 
 def _missing(path: Path) -> list[Path]:
@@ -190,9 +253,8 @@ def _missing(path: Path) -> list[Path]:
     return missing
 
 
-def start_detached(config: RunConfig | None, resume: str | None) -> int:
-    """Start the background trainer, wait until it trains, say where to watch it."""
-    launched = launch_trainer(config, resume)
+def start_detached(launched: Launched) -> int:
+    """Wait until the background trainer just launched trains; say where to watch it."""
     try:
         training = launched.wait_until_training()
     except LaunchFailed as failure:
@@ -210,12 +272,13 @@ def start_detached(config: RunConfig | None, resume: str | None) -> int:
     return ExitCode.OK
 
 
-def _spawn(run_dir: Path, child_args: list[str]) -> subprocess.Popen[bytes]:
+def _spawn(run_dir: Path, argv: list[str],
+           env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     log = os.open(run_dir / OUTPUT_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
-        return subprocess.Popen(
-            [sys.executable, "-m", TRAINER_MODULE, *child_args],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-        )
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                start_new_session=True, env=env)
+    except OSError as exc:
+        raise TrainuiError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
     finally:
         os.close(log)

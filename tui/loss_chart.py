@@ -38,8 +38,10 @@ class LossChart(EventChart):
 
     @take.register
     def _(self, event: ev.EpochEnded) -> None:
-        self.train_loss.append(event.global_step, event.train_loss)
-        self.val_loss.append(event.global_step, event.val_loss)
+        for series, value in ((self.train_loss, event.train_loss),
+                              (self.val_loss, event.val_loss)):
+            if value is not None:
+                series.append(event.global_step, value)
         self.mark_dirty()
 
     @take.register

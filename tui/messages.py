@@ -55,5 +55,6 @@ class JobEnded(Message):
 def event_message(event: Event) -> Message:
     """Wrap a core event in the message the app receives for it."""
     if isinstance(event, Progress):
-        return TrainingProgress(event, list(event.step_losses), [(event.global_step, event.lr)])
+        lr = [] if event.lr is None else [(event.global_step, event.lr)]
+        return TrainingProgress(event, list(event.step_losses), lr)
     return TrainingEvent(event)

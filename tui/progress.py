@@ -83,8 +83,8 @@ class ProgressPanel(EventPanel, Widget):
     def remaining_seconds(self) -> float | None:
         """Estimated seconds to the end of the run, counting down between events."""
         run, last = self._run, self._last
-        if run is None or last is None or self._over:
-            return None
+        if run is None or last is None or self._over or not last.steps_per_epoch:
+            return None  # (a run of your own code may not say how long an epoch is)
         active = last.time - run.time - self._paused_seconds
         measured = last.global_step - run.start_epoch * run.steps_per_epoch
         mean_epoch = self._epoch_seconds / self._epochs_done if self._epochs_done else None
@@ -114,11 +114,11 @@ class ProgressPanel(EventPanel, Widget):
             last.epoch - 1 + last.step / max(1, last.steps_per_epoch), last.epochs
         )
         steps = last.steps_per_epoch
-        set_text(
-            self.query_one("#step-label", Label), f"Step {last.step:>{len(str(steps))}}/{steps}"
-        )  # fixed width: no re-layout
+        step = f"{last.step:>{len(str(steps))}}/{steps}" if steps else f"{last.step}"
+        set_text(self.query_one("#step-label", Label), f"Step {step}")  # fixed width
         self.query_one("#step-bar", QuietProgressBar).show(last.step, last.steps_per_epoch)
-        set_text(self.query_one("#rate", Label), f"{last.samples_per_second:,.0f} samples/s")
+        rate = last.samples_per_second
+        set_text(self.query_one("#rate", Label), f"{rate:,.0f} samples/s" if rate else "")
 
     def _eta_text(self) -> str:
         if self._over:

@@ -12,7 +12,7 @@ from trainui.core.control_channel import RemoteControl
 from trainui.core.event_file import EVENT_LOG, EventLogReader
 from trainui.core.events import Event, Failed, Finished, RunStarted, Sink, StageStarted
 from trainui.core.outcome import ExitCode
-from trainui.core.run_dir import is_locked, trainer_stopped
+from trainui.core.run_dir import interrupted_message, is_locked, trainer_stopped
 from trainui.core.run_summary import RunSummary, load_summary
 
 POLL_SECONDS = 0.25
@@ -49,9 +49,7 @@ def follow(run_dir: Path, sink: Sink, *, restore: Callable[[RunSummary], None] |
         if not events and not ended and not trainer_alive():
             events = reader.read_new()  # whatever it wrote just before it went away
             if not _ends(events, ended):
-                events.append(Failed(message=(
-                    f"run interrupted: no process is training it (continue with "
-                    f"`trainui train --resume {run_dir}`)")))
+                events.append(Failed(message=interrupted_message(run_dir)))
         for event in events:
             observe(event)
             sink(event)

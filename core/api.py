@@ -1,0 +1,836 @@
+"""Your own training loop on trainui: `trainui.init` and the `Run` it returns.
+
+A Run writes the same run directory as `trainui train` (marker, config.json, events.jsonl,
+summary.json, history.csv, metrics.json), so `trainui watch`, `trainui runs` and control
+from another terminal work for it. Under `trainui run` it writes into the directory the
+command prepared (TRAINUI_RUN_DIR) and the live view follows it.
+
+Hot-path rules, as in the built-in loop: `run.log` keeps tensor values on their device
+and reads them all at once at a throttle point (a few times a second), so logging never
+adds a host-device sync per step; control requests are one attribute read per step.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .control import STOP_AFTER_EPOCH, STOP_NOW, Control
+from .control_channel import ControlChannel
+from .errors import TrainuiError, one_line
+from .events import (
+    CheckpointSaved,
+    EarlyStoppingUpdated,
+    EpochEnded,
+    EvaluationFinished,
+    EventBus,
+    Failed,
+    Finished,
+    Paused,
+    Progress,
+    Resumed,
+    RunStarted,
+    StopRequested,
+    TrainingStopped,
+)
+from .files import FileWriter
+from .outcome import StopCause
+from .run_dir import (
+    CONFIG,
+    SCRIPT_TRAINER,
+    TRAINER_KEY,
+    RunLock,
+    check_run_dir,
+    claim_new_run_dir,
+    create_run_dir,
+)
+from .run_files import RunFilesSink
+from .run_record import RunRecord
+from .run_summary import load_summary
+from .series import downsample
+from .throttle import Throttle
+
+RUN_DIR_ENV = "TRAINUI_RUN_DIR"
+"""Set by `trainui run` for the command it starts: the run directory `init` writes into."""
+CONSOLE_ENV = "TRAINUI_CONSOLE"
+"""Set to 1 (by a headless `trainui run`): `init` prints trainui's log lines on stdout."""
+COMMAND_ENV = "TRAINUI_COMMAND"
+
+LOSS_NAMES = ("loss", "train_loss")
+ACC_NAMES = ("acc", "accuracy", "train_acc", "train_accuracy")
+LR_NAMES = ("lr", "learning_rate")
+VAL_LOSS_NAMES = ("val_loss", "eval_loss", "valid_loss", "validation_loss")
+VAL_ACC_NAMES = ("val_acc", "val_accuracy", "eval_acc", "eval_accuracy", "valid_acc")
+MAX_STEP_POINTS_PER_EVENT = 64
+MAX_METRICS = 64
+"""Distinct metric names a run may log (a typo in a loop would add one per step)."""
+
+
+def init(
+    config: Mapping[str, Any] | None = None,
+    *,
+    epochs: int | None = None,
+    steps_per_epoch: int | None = None,
+    run_dir: str | os.PathLike[str] | None = None,
+    root: str | os.PathLike[str] = "runs",
+    name: str | None = None,
+    model: Any = None,
+    dataset: str | None = None,
+    batch_size: int | None = None,
+    class_names: Sequence[str] | None = None,
+    save: Callable[[], str | os.PathLike[str] | None] | None = None,
+    progress_interval: float = 0.25,
+    handle_signals: bool = True,
+    console: bool | None = None,
+) -> Run:
+    """Start a run of your own training code and return it (a context manager too).
+
+    The run goes into the directory `trainui run` prepared for this process; else into
+    `run_dir` (new or empty), else `ROOT/NAME-YYYYmmdd-HHMMSS` (NAME: the script's name).
+    `epochs` and `steps_per_epoch` size the progress bars and the ETA (an unknown epoch
+    length is learned from the first epoch). `model` gives the view its name, size and
+    device; `batch_size` turns steps per second into samples per second. `save`, if
+    given, is called to save a checkpoint when one is requested (from a view, or on
+    SIGTERM) and returns its path; without it, check `run.save_requested` and call
+    `run.saved(path)`. With `handle_signals`, the first Ctrl+C or SIGTERM asks the run to
+    save and stop (`run.stop_requested`); a second Ctrl+C raises KeyboardInterrupt.
+    """
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int)
+                               or epochs < 0):
+        raise TrainuiError(f"trainui.init: epochs must be a whole number >= 0, got {epochs!r}")
+    if steps_per_epoch is not None and (isinstance(steps_per_epoch, bool)
+                                        or not isinstance(steps_per_epoch, int)
+                                        or steps_per_epoch < 0):
+        raise TrainuiError("trainui.init: steps_per_epoch must be a whole number >= 0, "
+                           f"got {steps_per_epoch!r}")
+    if not progress_interval > 0:
+        raise TrainuiError(f"trainui.init: progress_interval must be > 0, got {progress_interval}")
+    if console is None:
+        console = os.environ.get(CONSOLE_ENV, "") not in ("", "0")
+    prepared = os.environ.get(RUN_DIR_ENV)
+    directory = _run_directory(prepared, run_dir, root, name)
+    run = Run(directory, config=dict(config or {}), epochs=epochs or 0,
+              steps_per_epoch=steps_per_epoch or 0, model=model, dataset=dataset,
+              batch_size=batch_size, class_names=class_names, save=save,
+              progress_interval=progress_interval, console=console)
+    if prepared is not None:
+        os.environ.pop(RUN_DIR_ENV, None)  # one run per prepared directory
+    elif not console:
+        print(f"trainui: run {directory} (watch it: trainui watch {directory})",
+              file=sys.stderr)
+    if handle_signals:
+        run._install_signal_handlers()
+    return run
+
+
+def _run_directory(prepared: str | None, run_dir: str | os.PathLike[str] | None,
+                   root: str | os.PathLike[str], name: str | None) -> Path:
+    if prepared is not None:
+        path = Path(prepared)
+        check_run_dir(path, "train")
+        return path
+    if run_dir is not None:
+        return create_run_dir(Path(run_dir))
+    stem = name or _script_name()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return claim_new_run_dir(Path(root) / f"{_safe(stem)}-{stamp}")
+
+
+def _script_name() -> str:
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None) or (sys.argv[0] if sys.argv else "")
+    stem = Path(path).stem if path and path != "-c" else ""
+    return stem if stem and stem != "__main__" else "run"
+
+
+def _safe(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("._")
+    return cleaned or "run"
+
+
+class Run:
+    """One run of your own training code: log metrics, end epochs, obey the view.
+
+    Use `trainui.init(...)` to make one. Every method is meant for the thread that trains.
+    """
+
+    def __init__(self, run_dir: Path, *, config: dict[str, Any], epochs: int,
+                 steps_per_epoch: int, model: Any = None, dataset: str | None = None,
+                 batch_size: int | None = None, class_names: Sequence[str] | None = None,
+                 save: Callable[[], str | os.PathLike[str] | None] | None = None,
+                 progress_interval: float = 0.25, console: bool = False) -> None:
+        self.run_dir = run_dir
+        self.epochs = epochs
+        self.steps_per_epoch = steps_per_epoch
+        self.batch_size = batch_size
+        self.class_names = [str(name) for name in class_names] if class_names else None
+        self.epoch = 0
+        """Epochs ended so far (`end_epoch` calls)."""
+        self.global_step = 0
+        """Steps logged so far."""
+        self._save = save
+        self._control = Control()
+        self._metrics = _MetricBuffer()
+        self._epoch_means = _EpochMeans()
+        self._throttle = Throttle(progress_interval)
+        self._step_in_epoch = 0
+        self._epoch_started = time.perf_counter()
+        self._started = time.time()
+        self._lr: float | None = None
+        self._save_pending = False
+        self._stop_now = False
+        self._stop_after_epoch = False
+        self._stop_announced = False
+        self._stop_source = "user"
+        self._early_stop: EarlyStoppingUpdated | None = None
+        self._early_stopped = False
+        self._evaluation: dict[str, Any] | None = None
+        self._finished = False
+        self._signals: dict[int, Any] = {}
+        self._signals_received: list[int] = []
+        self._warned: set[str] = set()
+        self._previous_excepthook: Any = None
+        self._console_wanted = console
+        self._lock = RunLock(run_dir)
+        self._cleanup = contextlib.ExitStack()
+        self._cleanup.callback(self._lock.release)
+        try:
+            self._open(config, model, dataset)
+        except BaseException:
+            self._cleanup.close()
+            raise
+
+    # ---- opening and the first event -------------------------------------------------
+    def _open(self, config: dict[str, Any], model: Any, dataset: str | None) -> None:
+        if load_summary(self.run_dir).sessions:
+            raise TrainuiError(f"run {self.run_dir} has started already: a run of your own "
+                               "code is one session (start a new run instead)")
+        writer = FileWriter(self.run_dir)
+        stored = _read_json(self.run_dir / CONFIG)
+        command = stored.get("command") if isinstance(stored, dict) else None
+        writer.write_json(CONFIG, {
+            TRAINER_KEY: SCRIPT_TRAINER,
+            "command": command or _this_command(),
+            "config": _plain(config),
+        })
+        record = RunRecord(self.run_dir)
+        self._cleanup.callback(record.close)
+        self._bus = EventBus([record])
+        self._bus.subscribe(RunFilesSink(writer), first=True)
+        if self._console_wanted:
+            from .console import ConsoleSink
+
+            self._bus.subscribe(ConsoleSink(), optional=True)
+        try:
+            channel = ControlChannel(self.run_dir, self._control)
+            self._cleanup.callback(channel.close)
+        except OSError:
+            pass  # a file system without FIFOs: the run works, uncontrollable from outside
+        self._cleanup.callback(self._restore_handlers)
+        self._previous_excepthook = sys.excepthook
+        sys.excepthook = self._excepthook
+        atexit.register(self._at_exit)
+        self._bus.emit(RunStarted(
+            run_name=self.run_dir.name, run_dir=str(self.run_dir), config=_plain(config),
+            device=_device_of(model), model_name=_model_name(model),
+            parameter_count=_parameter_count(model), dataset_name=dataset or "",
+            train_size=0, val_size=0, test_size=0, class_names=list(self.class_names or []),
+            epochs=self.epochs, steps_per_epoch=self.steps_per_epoch,
+        ))
+
+    # ---- what the training code asks -------------------------------------------------
+    @property
+    def stop_requested(self) -> bool:
+        """True once the run should stop: now (Ctrl+C, SIGTERM, stop from a view), or after
+        an epoch ended during which "stop after this epoch" was asked. Check it in the step
+        loop and after `end_epoch`, and break."""
+        if self._control.pending:
+            self._take_requests()
+        return self._stop_now or (self._stop_after_epoch and self._step_in_epoch == 0)
+
+    @property
+    def save_requested(self) -> bool:
+        """True while a checkpoint was asked for and not yet reported with `saved`."""
+        if self._control.pending:
+            self._take_requests()
+        return self._save_pending
+
+    @property
+    def paused(self) -> bool:
+        """Whether a view asked the run to pause (`log` then waits until it resumes)."""
+        return self._control.paused
+
+    @property
+    def control(self) -> Control:
+        """The run's requests (pause, save, stop), for code that steers it in-process."""
+        return self._control
+
+    def log(self, metrics: Mapping[str, Any], *, step: int | None = None) -> None:
+        """Record one training step's metrics: numbers or one-element tensors, any names.
+
+        `loss` and `acc` (or `train_loss`, `accuracy`...) feed the loss and accuracy
+        charts, `lr` the learning-rate panel, every other scalar is charted by name.
+        Tensors stay on their device until the next throttle point. Each call is one step
+        unless `step` says which global step it is. While the run is paused from a view,
+        this call waits at the step boundary.
+        """
+        self._check_open("log")
+        values = _check_metrics(metrics, "log")
+        if step is None:
+            self.global_step += 1
+            self._step_in_epoch += 1
+        else:
+            if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+                raise TypeError(f"run.log: step must be a whole number >= 0, got {step!r}")
+            if step < self.global_step:
+                raise ValueError(f"run.log: step {step} is before step {self.global_step}, "
+                                 "already logged")
+            if step > self.global_step:
+                self._step_in_epoch += step - self.global_step
+                self.global_step = step
+        self._metrics.add(self.global_step, values, self._warn)
+        if self._control.pending:
+            self._handle_requests()
+        if self._throttle.ready():
+            self._report_progress()
+
+    def end_epoch(self, metrics: Mapping[str, Any] | None = None) -> None:
+        """End the epoch: its validation metrics (`val_loss`, `val_acc`, anything else).
+
+        Training loss and accuracy default to the means of what `log` got this epoch.
+        """
+        self._check_open("end_epoch")
+        values = _check_metrics(metrics or {}, "end_epoch")
+        if self._metrics.pending():
+            self._report_progress()
+        means = self._epoch_means
+        numbers = {name: _to_float(value) for name, value in values.items()}
+        train_loss = _pick(numbers, LOSS_NAMES, means.get(_LOSS))
+        train_acc = _pick(numbers, ACC_NAMES, means.get(_ACC))
+        val_loss = _pick(numbers, VAL_LOSS_NAMES, None)
+        val_acc = _pick(numbers, VAL_ACC_NAMES, None)
+        lr = _pick(numbers, LR_NAMES, self._lr)
+        known = {*LOSS_NAMES, *ACC_NAMES, *VAL_LOSS_NAMES, *VAL_ACC_NAMES, *LR_NAMES}
+        others = {name: value for name, value in numbers.items() if name not in known}
+        for name, value in list(others.items()):
+            if not math.isfinite(value):
+                self._warn(name, f"{name} is {value}: left out of the charts")
+                del others[name]
+        steps = self._step_in_epoch
+        if self.epoch == 0 and not self.steps_per_epoch and steps:
+            self.steps_per_epoch = steps  # learned: later epochs get a bar and an ETA
+        self.epoch += 1
+        elapsed = time.perf_counter() - self._epoch_started
+        if self.epochs and self.epoch > self.epochs:
+            self.epochs = self.epoch
+        self._bus.emit(EpochEnded(
+            epoch=self.epoch, epochs=max(self.epochs, self.epoch),
+            train_loss=_finite(train_loss), train_acc=_finite(train_acc),
+            val_loss=_finite(val_loss), val_acc=_finite(val_acc), lr=lr, epoch_time=elapsed,
+            samples_per_second=self._samples_per_second(steps, elapsed),
+            global_step=self.global_step, metrics=others,
+        ))
+        self._epoch_means = _EpochMeans()
+        self._step_in_epoch = 0
+        self._epoch_started = time.perf_counter()
+        if self._control.pending:
+            self._take_requests()
+        if self._save_pending and self._save is not None:
+            self._save_now()
+
+    def saved(self, path: str | os.PathLike[str], *, reason: str | None = None,
+              monitor: str | None = None, value: float | None = None) -> None:
+        """Say that a checkpoint was written to `path` (answering `save_requested`, or on
+        your own schedule: `reason` "best", "last", "periodic"...)."""
+        self._check_open("saved")
+        if reason is None:
+            reason = "requested" if self._save_pending else "periodic"
+        if reason == "requested":
+            self._save_pending = False
+        self._bus.emit(CheckpointSaved(
+            path=os.fspath(path), reason=reason, epoch=self.epoch,
+            global_step=self.global_step, monitor=monitor,
+            value=None if value is None else _to_float(value)))
+
+    def early_stopping(self, *, monitor: str, value: float, wait_count: int, patience: int,
+                       best: float | None = None, best_epoch: int | None = None,
+                       mode: str = "min", improved: bool | None = None,
+                       stopping: bool = False) -> None:
+        """Report your early-stopping state (the view's early-stopping panel shows it);
+        `stopping` says it ends the run, which then ends as stopped early."""
+        self._check_open("early_stopping")
+        self._early_stop = EarlyStoppingUpdated(
+            epoch=self.epoch, monitor=monitor, mode=mode, value=_to_float(value),
+            best=None if best is None else _to_float(best),
+            best_epoch=best_epoch, wait_count=int(wait_count), patience=int(patience),
+            improved=(wait_count == 0) if improved is None else bool(improved))
+        self._bus.emit(self._early_stop)
+        self._early_stopped = self._early_stopped or stopping
+
+    def evaluate(self, y_true: Any, y_pred: Any,
+                 class_names: Sequence[str] | None = None) -> dict[str, Any]:
+        """Score predictions on the test split: accuracy, precision, recall, F1 (weighted
+        and per class) and the confusion matrix, shown at the end of the run. `y_pred`
+        may be labels or one row of scores per sample. Returns the metrics."""
+        self._check_open("evaluate")
+        from .evaluation import classification_metrics
+
+        predicted, true = _labels(y_pred, "y_pred"), _labels(y_true, "y_true")
+        if len(predicted) != len(true):
+            raise ValueError(f"run.evaluate: y_true has {len(true)} labels, y_pred "
+                             f"{len(predicted)}")
+        names = [str(n) for n in class_names] if class_names else self.class_names
+        highest = int(max(predicted.max(initial=-1), true.max(initial=-1)))
+        if names is None:
+            names = [str(i) for i in range(highest + 1)]
+        if highest >= len(names) or min(predicted.min(initial=0), true.min(initial=0)) < 0:
+            raise ValueError(f"run.evaluate: labels must lie in 0..{len(names) - 1} "
+                             f"({len(names)} class names), got {highest}")
+        metrics = classification_metrics(predicted, true, names)
+        self._evaluation = metrics
+        self._bus.emit(EvaluationFinished(split="test", weights="last", metrics=metrics))
+        return metrics
+
+    def finish(self) -> None:
+        """End the run: it is listed as finished (or stopped, as asked). Called for you at
+        the end of a `with` block and when the script exits."""
+        if self._finished:
+            return
+        if self._metrics.pending():
+            self._report_progress()
+        cause, reason = self._ending()
+        self._bus.emit(TrainingStopped(epoch=self.epoch, global_step=self.global_step,
+                                       cause=cause, reason=reason))
+        evaluation = self._evaluation
+        best = self._early_stop
+        self._bus.emit(Finished(
+            cause=cause, reason=reason, epochs_completed=self.epoch,
+            global_step=self.global_step, elapsed=time.time() - self._started,
+            metrics=evaluation,
+            confusion_matrix=evaluation["confusion_matrix"] if evaluation else None,
+            class_names=(evaluation["class_names"] if evaluation
+                         else list(self.class_names or [])),
+            best_monitor=best.monitor if best and best.best is not None else None,
+            best_value=best.best if best else None,
+            best_epoch=best.best_epoch if best else None,
+        ))
+        self._close()
+
+    def fail(self, error: BaseException | str) -> None:
+        """End the run as failed: the one-line cause in the run's events, the traceback (of
+        the exception being handled) in error.log."""
+        if self._finished:
+            return
+        message = one_line(error)
+        with contextlib.suppress(OSError):
+            trace = traceback.format_exception(error) if isinstance(error, BaseException) \
+                else [message + "\n"]
+            log = FileWriter(self.run_dir).write_text("error.log", "".join(trace))
+            message += f" (see {log})"
+        self._bus.emit_final(Failed(message=message))
+        self._close()
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 _tb: TracebackType | None) -> None:
+        if error is None or (isinstance(error, SystemExit) and error.code in (0, None)):
+            self.finish()
+        elif isinstance(error, KeyboardInterrupt):
+            self._close()  # stopped at once, as asked: listed as interrupted
+        else:
+            self.fail(error)
+
+    # ---- requests from views and signals --------------------------------------------
+    def _take_requests(self) -> None:
+        control = self._control
+        new_stop = control.take_new_stop()
+        if new_stop is not None:
+            mode, source = new_stop
+            self._stop_source = source
+            if mode == STOP_NOW:
+                self._stop_now = True
+            elif mode == STOP_AFTER_EPOCH:
+                self._stop_after_epoch = True
+            self._bus.emit(StopRequested(mode=mode, epoch=self.epoch + 1,
+                                         global_step=self.global_step, source=source))
+        if control.take_save_request():
+            self._save_pending = True
+
+    def _handle_requests(self) -> None:
+        """At a step boundary: take requests, save if we can, wait while paused."""
+        self._take_requests()
+        if self._save_pending and self._save is not None:
+            self._save_now()
+        control = self._control
+        if not control.paused or self._stop_now:
+            return
+        self._report_progress()
+        paused_at = time.monotonic()
+        self._bus.emit(Paused(epoch=self.epoch + 1, global_step=self.global_step))
+        control.wait_while_paused()
+        while control.paused and control.stop_mode != STOP_NOW:  # woken for a request
+            self._take_requests()
+            if self._save_pending and self._save is not None:
+                self._save_now()
+            control.wait_while_paused()
+        self._take_requests()
+        if not self._stop_now:
+            self._bus.emit(Resumed(epoch=self.epoch + 1, global_step=self.global_step,
+                                   paused_seconds=time.monotonic() - paused_at))
+
+    def _save_now(self) -> None:
+        assert self._save is not None
+        path = self._save()
+        if path is not None:
+            self.saved(path, reason="requested")
+        self._save_pending = False
+
+    def _install_signal_handlers(self) -> None:
+        """First Ctrl+C/SIGTERM: save and stop at the next step; a second Ctrl+C: stop at
+        once. Only from the main thread, and only over Python's default handlers."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+        for signum, default in defaults.items():
+            if signal.getsignal(signum) is default:
+                self._signals[signum] = signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if self._signals_received and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self._signals_received.append(signum)
+        self._control.request_save()
+        self._control.request_stop(STOP_NOW, source=signal.Signals(signum).name)
+        with contextlib.suppress(OSError):
+            os.write(2, f"trainui: {signal.Signals(signum).name}: stopping at the next step "
+                        "(Ctrl+C again stops at once)\n".encode())
+
+    def _restore_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum, previous in self._signals.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(signum, previous)
+        self._signals.clear()
+
+    # ---- progress ---------------------------------------------------------------------
+    def _report_progress(self) -> None:
+        """Read what `log` kept (one device read per device), emit Progress."""
+        steps, columns = self._metrics.read()
+        losses: list[list[float]] = []
+        others: dict[str, list[float]] = {}
+        for name, series in columns.items():
+            finite = [(s, v) for s, v in series if math.isfinite(v)]
+            if len(finite) < len(series):
+                self._warn(name, f"{name} was not finite at step "
+                                 f"{next(s for s, v in series if not math.isfinite(v))}: "
+                                 "left out of the charts")
+            role = _role(name)
+            if role == _LR:
+                if finite:
+                    self._lr = finite[-1][1]
+                continue
+            if role in (_LOSS, _ACC):
+                self._epoch_means.add(role, [v for _, v in finite])
+                if role == _LOSS:
+                    losses = [[float(s), v] for s, v in finite]
+                elif any(v > 1.0 for _, v in finite):
+                    self._warn("acc>1", f"{name} is above 1: accuracies are fractions "
+                                        "(0.95, not 95)")
+                continue
+            others[name] = [v for _, v in finite]
+        if not steps and not losses and not others:
+            return
+        elapsed = time.perf_counter() - self._epoch_started
+        means = self._epoch_means
+        self._bus.emit(Progress(
+            epoch=self.epoch + 1, epochs=max(self.epochs, self.epoch + 1),
+            step=self._step_in_epoch, steps_per_epoch=self.steps_per_epoch,
+            global_step=self.global_step, train_loss=means.get(_LOSS),
+            train_acc=means.get(_ACC),
+            samples_per_second=self._samples_per_second(self._step_in_epoch, elapsed),
+            lr=self._lr, step_losses=_step_points(losses),
+            metrics={name: sum(v) / len(v) for name, v in others.items() if v},
+        ))
+
+    def _samples_per_second(self, steps: int, elapsed: float) -> float:
+        if not self.batch_size or elapsed <= 0:
+            return 0.0
+        return steps * self.batch_size / elapsed
+
+    # ---- ending ---------------------------------------------------------------------
+    def _ending(self) -> tuple[str, str]:
+        epochs = f"{self.epoch} epoch{'' if self.epoch == 1 else 's'}"
+        if self._stop_now or self._stop_after_epoch:
+            source = self._stop_source
+            by = "by request" if source in ("user", "view") else f"by {source}"
+            where = f"at step {self.global_step}" if self._stop_now else f"after epoch {self.epoch}"
+            return StopCause.USER, f"stopped {by} {where}"
+        if self._early_stopped:
+            return StopCause.EARLY_STOPPING, f"early stopping after {epochs}"
+        return StopCause.COMPLETED, f"completed {epochs}"
+
+    def _close(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        if sys.excepthook == self._excepthook:
+            sys.excepthook = self._previous_excepthook
+        atexit.unregister(self._at_exit)
+        self._cleanup.close()
+
+    def _excepthook(self, kind: type[BaseException], error: BaseException,
+                    tb: TracebackType | None) -> None:
+        """An exception ended the script outside a `with` block: the run failed."""
+        with contextlib.suppress(Exception):
+            if isinstance(error, KeyboardInterrupt):
+                self._close()
+            else:
+                self.fail(error.with_traceback(tb))
+        hook = self._previous_excepthook or sys.__excepthook__
+        hook(kind, error, tb)
+
+    def _at_exit(self) -> None:
+        with contextlib.suppress(Exception):
+            self.finish()
+
+    def _check_open(self, what: str) -> None:
+        if self._finished:
+            raise RuntimeError(f"run.{what} called after the run ended (run.finish)")
+
+    def _warn(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            warnings.warn(f"trainui: {message}", RuntimeWarning, stacklevel=4)
+
+
+# ---- metric values ------------------------------------------------------------------
+_LOSS, _ACC, _LR, _OTHER = "loss", "acc", "lr", "other"
+
+
+def _role(name: str) -> str:
+    if name in LOSS_NAMES:
+        return _LOSS
+    if name in ACC_NAMES:
+        return _ACC
+    if name in LR_NAMES:
+        return _LR
+    return _OTHER
+
+
+class _MetricBuffer:
+    """Values logged since the last throttle point: tensors kept on their device."""
+
+    def __init__(self) -> None:
+        self._steps: list[int] = []
+        self._columns: dict[str, list[tuple[int, Any]]] = {}
+        self._kinds: dict[str, str] = {}
+
+    def pending(self) -> bool:
+        return bool(self._steps)
+
+    def add(self, step: int, values: dict[str, Any], warn: Callable[[str, str], None]) -> None:
+        if not self._steps or self._steps[-1] != step:
+            self._steps.append(step)
+        for name, value in values.items():
+            column = self._columns.get(name)
+            if column is None:
+                if len(self._columns) >= MAX_METRICS:
+                    warn("too-many", f"more than {MAX_METRICS} metric names logged; "
+                                     f"{name!r} and later new names are left out")
+                    continue
+                column = self._columns[name] = []
+            column.append((step, value))
+
+    def read(self) -> tuple[list[int], dict[str, list[tuple[int, float]]]]:
+        """Every pending value as a float: one device-to-host copy per device."""
+        steps, columns = self._steps, self._columns
+        self._steps, self._columns = [], {}
+        tensors: dict[Any, list[Any]] = {}
+        for column in columns.values():
+            for _, value in column:
+                if not isinstance(value, float):
+                    tensors.setdefault(value.device, []).append(value)
+        floats: dict[int, float] = {}
+        if tensors:
+            import torch
+
+            for group in tensors.values():
+                read = torch.stack([t.reshape(()).to(torch.float64) for t in group]).tolist()
+                floats.update({id(t): v for t, v in zip(group, read, strict=True)})
+        out = {name: [(s, v if isinstance(v, float) else floats[id(v)]) for s, v in column]
+               for name, column in columns.items() if column}
+        return steps, out
+
+
+class _EpochMeans:
+    """Running sums of the epoch's loss and accuracy (as the built-in loop reports them)."""
+
+    def __init__(self) -> None:
+        self._sums: dict[str, tuple[float, int]] = {}
+
+    def add(self, role: str, values: list[float]) -> None:
+        total, count = self._sums.get(role, (0.0, 0))
+        self._sums[role] = (total + sum(values), count + len(values))
+
+    def get(self, role: str) -> float | None:
+        total, count = self._sums.get(role, (0.0, 0))
+        return total / count if count else None
+
+
+def _check_metrics(metrics: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Names as strings; values as floats or detached one-element tensors (no sync)."""
+    if not isinstance(metrics, Mapping):
+        raise TypeError(f"run.{where}: metrics must be a dict of name -> number, "
+                        f"got {type(metrics).__name__}")
+    checked: dict[str, Any] = {}
+    for name, value in metrics.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"run.{where}: metric names must be non-empty strings, got {name!r}")
+        checked[name] = _scalar(name, value, where)
+    return checked
+
+
+def _scalar(name: str, value: Any, where: str) -> Any:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"run.{where}: metric {name!r} must be one number, got a tensor "
+                             f"of shape {tuple(value.shape)}")
+        if value.is_complex():
+            raise TypeError(f"run.{where}: metric {name!r} is a complex tensor")
+        return value.detach()
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(value, numpy.generic | numpy.ndarray):
+        if numpy.size(value) != 1 or not numpy.issubdtype(numpy.asarray(value).dtype,
+                                                           numpy.number):
+            raise ValueError(f"run.{where}: metric {name!r} must be one number, got an "
+                             f"array of shape {numpy.shape(value)}")
+        return float(numpy.asarray(value).reshape(()))
+    raise TypeError(f"run.{where}: metric {name!r} must be a number or a one-element "
+                    f"tensor, got {type(value).__name__}")
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, float):
+        return value
+    if hasattr(value, "item"):
+        return float(value.item())
+    return float(value)
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is None or math.isfinite(value) else None
+
+
+def _pick(values: Mapping[str, float], names: Iterable[str],
+          default: float | None) -> float | None:
+    for name in names:
+        if name in values:
+            return values[name]
+    return default
+
+
+def _step_points(points: list[list[float]]) -> list[list[float]]:
+    if not points:
+        return []
+    xs, ys = downsample([p[0] for p in points], [p[1] for p in points],
+                        MAX_STEP_POINTS_PER_EVENT)
+    return [[x, y] for x, y in zip(xs, ys, strict=True)]
+
+
+def _labels(values: Any, what: str) -> Any:
+    import numpy as np
+
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    array = np.asarray(values)
+    if array.ndim == 2:
+        array = array.argmax(axis=1)
+    if array.ndim != 1:
+        raise ValueError(f"run.evaluate: {what} must be labels (1-D) or scores (2-D), "
+                         f"got shape {array.shape}")
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        if not np.all(np.equal(np.mod(array, 1), 0)):
+            raise ValueError(f"run.evaluate: {what} must hold whole-number class labels")
+        array = array.astype(np.int64)
+    return array.astype(np.int64)
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """`value` as JSON can hold it: containers kept, anything else as its text."""
+    if depth > 8:
+        return str(value)
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v, depth + 1) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return str(value)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _this_command() -> list[str]:
+    stored = os.environ.get(COMMAND_ENV)
+    if stored:
+        with contextlib.suppress(ValueError):
+            command = json.loads(stored)
+            if isinstance(command, list):
+                return [str(part) for part in command]
+    return [Path(sys.executable).name, *sys.argv]
+
+
+def _model_name(model: Any) -> str:
+    if model is None:
+        return "your model"
+    inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None) or model
+    return type(inner).__name__
+
+
+def _parameter_count(model: Any) -> int:
+    parameters = getattr(model, "parameters", None)
+    if parameters is None:
+        return 0
+    try:
+        return sum(p.numel() for p in parameters())
+    except (TypeError, AttributeError):
+        return 0
+
+
+def _device_of(model: Any) -> str:
+    parameters = getattr(model, "parameters", None)
+    if parameters is not None:
+        with contextlib.suppress(StopIteration, TypeError, AttributeError):
+            return str(next(iter(parameters())).device)
+    return "-"
+
