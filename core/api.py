@@ -190,6 +190,8 @@ class Run:
         self._epoch_started = time.perf_counter()
         self._started = time.time()
         self._lr: float | None = None
+        self._epoch_lr: float | None = None
+        """The LR the epoch started with (as the built-in loop reports an epoch's LR)."""
         self._save_pending = False
         self._stop_now = False
         self._stop_after_epoch = False
@@ -322,7 +324,7 @@ class Run:
         train_acc = _pick(numbers, ACC_NAMES, means.get(_ACC))
         val_loss = _pick(numbers, VAL_LOSS_NAMES, None)
         val_acc = _pick(numbers, VAL_ACC_NAMES, None)
-        lr = _pick(numbers, LR_NAMES, self._lr)
+        lr = _pick(numbers, LR_NAMES, self._epoch_lr if self._epoch_lr is not None else self._lr)
         known = {*LOSS_NAMES, *ACC_NAMES, *VAL_LOSS_NAMES, *VAL_ACC_NAMES, *LR_NAMES}
         others = {name: value for name, value in numbers.items() if name not in known}
         for name, value in list(others.items()):
@@ -344,6 +346,7 @@ class Run:
             global_step=self.global_step, metrics=others,
         ))
         self._epoch_means = _EpochMeans()
+        self._epoch_lr = None
         self._step_in_epoch = 0
         self._epoch_started = time.perf_counter()
         if self._control.pending:
@@ -361,7 +364,7 @@ class Run:
         if reason == "requested":
             self._save_pending = False
         self._bus.emit(CheckpointSaved(
-            path=os.fspath(path), reason=reason, epoch=self.epoch,
+            path=os.path.abspath(path), reason=reason, epoch=self.epoch,
             global_step=self.global_step, monitor=monitor,
             value=None if value is None else _to_float(value)))
 
@@ -372,19 +375,24 @@ class Run:
         """Report your early-stopping state (the view's early-stopping panel shows it);
         `stopping` says it ends the run, which then ends as stopped early."""
         self._check_open("early_stopping")
+        improved = (wait_count == 0) if improved is None else bool(improved)
+        if best_epoch is None:
+            previous = self._early_stop.best_epoch if self._early_stop else None
+            best_epoch = self.epoch if improved else previous
         self._early_stop = EarlyStoppingUpdated(
             epoch=self.epoch, monitor=monitor, mode=mode, value=_to_float(value),
             best=None if best is None else _to_float(best),
             best_epoch=best_epoch, wait_count=int(wait_count), patience=int(patience),
-            improved=(wait_count == 0) if improved is None else bool(improved))
+            improved=improved)
         self._bus.emit(self._early_stop)
         self._early_stopped = self._early_stopped or stopping
 
-    def evaluate(self, y_true: Any, y_pred: Any,
-                 class_names: Sequence[str] | None = None) -> dict[str, Any]:
-        """Score predictions on the test split: accuracy, precision, recall, F1 (weighted
-        and per class) and the confusion matrix, shown at the end of the run. `y_pred`
-        may be labels or one row of scores per sample. Returns the metrics."""
+    def evaluate(self, y_true: Any, y_pred: Any, class_names: Sequence[str] | None = None,
+                 *, split: str = "test", weights: str = "last") -> dict[str, Any]:
+        """Score predictions (on the test split, or the `split` named; made with the
+        `weights` named): accuracy, precision, recall, F1 (weighted and per class) and the
+        confusion matrix, shown at the end of the run. `y_pred` may be labels or one row
+        of scores per sample. Returns the metrics."""
         self._check_open("evaluate")
         from .evaluation import classification_metrics
 
@@ -401,7 +409,7 @@ class Run:
                              f"({len(names)} class names), got {highest}")
         metrics = classification_metrics(predicted, true, names)
         self._evaluation = metrics
-        self._bus.emit(EvaluationFinished(split="test", weights="last", metrics=metrics))
+        self._bus.emit(EvaluationFinished(split=split, weights=weights, metrics=metrics))
         return metrics
 
     def finish(self) -> None:
@@ -544,6 +552,8 @@ class Run:
             if role == _LR:
                 if finite:
                     self._lr = finite[-1][1]
+                    if self._epoch_lr is None:
+                        self._epoch_lr = finite[0][1]
                 continue
             if role in (_LOSS, _ACC):
                 self._epoch_means.add(role, [v for _, v in finite])

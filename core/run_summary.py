@@ -46,6 +46,10 @@ LOG_TAIL = 200
 MAX_EPOCH_ROWS = 2048
 """Epochs a summary keeps; beyond it, every other older epoch is dropped (charts thin them
 to their width anyway; history.csv keeps every epoch)."""
+MAX_METRICS = 64
+"""Step metrics (grad norm, perplexity...) a summary keeps, the first logged."""
+METRIC_POINTS = 512
+"""Points kept per step metric."""
 SESSION_KINDS = ("progress", "stage_started", "early_stopping_updated", "paused", "resumed",
                  "stop_requested", "non_finite_loss", "training_stopped",
                  "evaluation_finished", "finished", "failed")
@@ -60,6 +64,8 @@ class RunSummary:
     epochs: list[EpochEnded] = field(default_factory=list)
     step_loss: BoundedSeries = field(default_factory=BoundedSeries)
     lr: BoundedSeries = field(default_factory=lambda: BoundedSeries(512))
+    metrics: dict[str, BoundedSeries] = field(default_factory=dict)
+    """Every other scalar logged with training steps (Progress.metrics), by name."""
     log: deque[Event] = field(default_factory=lambda: deque(maxlen=LOG_TAIL))
     latest: dict[str, Event] = field(default_factory=dict)
     """The last event of each of SESSION_KINDS in the current session."""
@@ -111,6 +117,7 @@ class RunSummary:
                 self.step_loss.append(step, loss)
             if event.lr is not None:
                 self._record_lr(event.global_step, event.lr)
+            self._record_metrics(event)
         elif isinstance(event, LRChanged):
             self._record_lr(event.global_step, event.new_lr)
         elif isinstance(event, EarlyStoppingUpdated):
@@ -124,10 +131,20 @@ class RunSummary:
         last_step = event.start_epoch * event.steps_per_epoch
         self.step_loss.truncate(last_step)
         self.lr.truncate(last_step)
+        for series in self.metrics.values():
+            series.truncate(last_step)
         stage = self.latest.get("stage_started")
         self.latest.clear()
         if stage is not None:
             self.latest["stage_started"] = stage
+
+    def _record_metrics(self, event: Progress) -> None:
+        for name, value in event.metrics.items():
+            series = self.metrics.get(name)
+            if series is None and len(self.metrics) < MAX_METRICS:
+                series = self.metrics[name] = BoundedSeries(METRIC_POINTS)
+            if series is not None:
+                series.append(event.global_step, value)
 
     def _record_lr(self, step: int, lr: float) -> None:
         self.lr.append(step, lr)
@@ -182,6 +199,7 @@ class RunSummary:
             "epochs": [e.to_dict() for e in self.epochs],
             "step_loss": list(self.step_loss.points()),
             "lr": list(self.lr.points()),
+            "metrics": {name: list(series.points()) for name, series in self.metrics.items()},
             "log": [e.to_dict() for e in self.log],
             "latest": [e.to_dict() for e in self.latest.values()],
             "early_stopping": self.early_stopping and self.early_stopping.to_dict(),
@@ -206,6 +224,10 @@ class RunSummary:
         if not brief:
             for xs, ys, series in ((*data["step_loss"], summary.step_loss),
                                    (*data["lr"], summary.lr)):
+                for x, y in zip(xs, ys, strict=True):
+                    series.append(float(x), float(y))
+            for name, (xs, ys) in data.get("metrics", {}).items():
+                series = summary.metrics[name] = BoundedSeries(METRIC_POINTS)
                 for x, y in zip(xs, ys, strict=True):
                     series.append(float(x), float(y))
         summary.log.extend(_events(log, Event))

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCE_PACKAGES = {"core": "trainui/core", "tui": "trainui/tui", "themes": "trainui/themes"}
+SOURCE_PACKAGES = {"api": "trainui", "core": "trainui/core", "tui": "trainui/tui",
+                   "themes": "trainui/themes", "integrations": "trainui/integrations"}
 # pip's words when it cannot reach an index to fetch setuptools for the isolated build.
 NETWORK_FAILURES = (
     "No matching distribution found for setuptools",
@@ -51,7 +52,8 @@ def test_every_file_is_under_trainui(wheel):
     assert len(dist_info) == 1 and dist_info.pop().startswith("trainui-")
     strays = [n for n in wheel_names if not n.startswith("trainui/") and ".dist-info/" not in n]
     assert strays == []
-    assert not [n for n in wheel_names if n.split("/")[0] in ("core", "tui", "themes", "tests")]
+    assert not [n for n in wheel_names
+                if n.split("/")[0] in ("api", "core", "tui", "themes", "integrations", "tests")]
     assert not [n for n in wheel_names if "/tests/" in n or n.startswith("tests/")]
 
 
@@ -69,7 +71,9 @@ def _source_files(suffixes: tuple[str, ...] | None) -> set[str]:
 def test_wheel_holds_every_source_module_and_theme(wheel):
     """Each .py of core/, tui/ and themes/ (subpackages too) and each theme file ships."""
     names = set(wheel)
-    assert {"trainui/core/loop.py", "trainui/tui/cli.py", "trainui/themes/__init__.py"} <= names
+    assert {"trainui/__init__.py", "trainui/__main__.py", "trainui/core/api.py",
+            "trainui/core/loop.py", "trainui/tui/cli.py", "trainui/themes/__init__.py",
+            "trainui/integrations/lightning.py", "trainui/integrations/hf.py"} <= names
     assert sorted(_source_files((".py", ".toml")) - names) == []
     assert any(n.startswith("trainui/themes/") and n.endswith(".toml") for n in names)
 

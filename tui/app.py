@@ -297,7 +297,10 @@ class TrainApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Once the run is over, its keys leave the footer (on_key says why they do
-        nothing)."""
+        nothing); `m` is there while there is more than one metric to chart."""
+        if action == "next_metric":
+            charts = self.query(AccuracyChart)
+            return bool(charts) and len(charts.first().choices()) > 1
         return not (action in RUN_ACTIONS and self.outcome is not None)
 
     def on_key(self, event: events.Key) -> None:
@@ -336,6 +339,13 @@ class TrainApp(App[None]):
         if self._request("stop", lambda: self._control.request_stop(STOP_AFTER_EPOCH)):
             self.query_one(RunHeader).note_request("stopping")
             self.notify("Finishing after this epoch, then evaluating")
+            self.flush_panels()
+
+    def action_next_metric(self) -> None:
+        """Chart the next logged metric."""
+        chart = self.query_one(AccuracyChart)
+        if len(chart.choices()) > 1:
+            chart.next_metric()
             self.flush_panels()
 
     def action_next_theme(self) -> None:

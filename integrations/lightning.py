@@ -1,0 +1,257 @@
+"""trainui for PyTorch Lightning: `Trainer(callbacks=[TrainuiCallback()])`.
+
+The callback makes (or, under `trainui run`, joins) a trainui run and feeds it: the step
+loss from each `training_step`'s output (kept on the device: no sync per step), the
+scalars you `self.log`, the learning rate, epoch-end validation metrics, Lightning's
+EarlyStopping state and ModelCheckpoint saves. A view's requests reach the Trainer: pause
+blocks at a batch boundary, save calls `trainer.save_checkpoint`, stop sets
+`trainer.should_stop`. Only global rank 0 writes anything.
+
+Requires the `lightning` package (`pip install 'trainui[lightning]'`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+try:
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    from trainui.core.errors import TrainuiError
+
+    raise TrainuiError("trainui.integrations.lightning needs PyTorch Lightning: "
+                       "pip install 'trainui[lightning]'") from exc
+
+import trainui
+from trainui.core.throttle import Throttle
+
+from ._common import predict_split, scalars, to_device
+
+__all__ = ["TrainuiCallback"]
+
+VALIDATION_PREFIXES = ("val", "valid", "validation", "test")
+
+
+class TrainuiCallback(Callback):
+    """Shows a Lightning fit in trainui, and lets trainui pause, save and stop it.
+
+    `run_dir`, `root`, `name`, `config`, `class_names` are passed to `trainui.init`
+    (`config` defaults to the module's hparams). At the end of the fit the model is scored
+    on the validation data for the confusion matrix: `evaluate=False` skips it, and
+    `predict(module, batch) -> (labels, scores)` replaces the default reading of a batch
+    as `(inputs, labels, ...)` scored by `module(inputs)`.
+    """
+
+    def __init__(self, *, run_dir: str | os.PathLike[str] | None = None,
+                 root: str | os.PathLike[str] = "runs", name: str | None = None,
+                 config: dict[str, Any] | None = None,
+                 class_names: Sequence[str] | None = None, evaluate: bool = True,
+                 predict: Callable[[Any, Any], tuple[Any, Any]] | None = None,
+                 progress_interval: float = 0.25) -> None:
+        super().__init__()
+        self._options = {"run_dir": run_dir, "root": root, "name": name,
+                         "class_names": class_names, "progress_interval": progress_interval}
+        self._config = config
+        self._evaluate = evaluate
+        self._predict = predict or _inputs_then_labels
+        self.run: trainui.Run | None = None
+        """The trainui run, on global rank 0 once training started."""
+        self._throttle = Throttle(progress_interval)
+        self._trainer: pl.Trainer | None = None
+        self._seen_saves: set[str] = set()
+        self._reported_wait: tuple[int, int] | None = None
+
+    # ---- start ----------------------------------------------------------------------
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Make the run (rank 0): its epochs, steps per epoch and model."""
+        if not trainer.is_global_zero or self.run is not None:
+            return
+        self._trainer = trainer
+        steps = trainer.num_training_batches
+        accumulate = max(1, int(getattr(trainer, "accumulate_grad_batches", 1) or 1))
+        epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else 0
+        config = self._config if self._config is not None else dict(pl_module.hparams)
+        self.run = trainui.init(
+            config=config, epochs=epochs,
+            steps_per_epoch=math.ceil(steps / accumulate) if math.isfinite(steps) else 0,
+            model=pl_module, dataset=_datamodule_name(trainer), save=self._save_checkpoint,
+            **self._options)
+        self._seen_saves = {path for path in _checkpoint_paths(trainer) if path}
+
+    # ---- steps ----------------------------------------------------------------------
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:
+        """One step: the loss (on the device), the LR; `self.log` scalars a few times a
+        second. A pause waits here; a stop ends the fit."""
+        run = self.run
+        if run is None:
+            return
+        if run.batch_size is None:
+            run.batch_size = _batch_size(batch)
+        metrics: dict[str, Any] = {}
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if isinstance(loss, torch.Tensor):
+            metrics["loss"] = loss
+        if trainer.optimizers:
+            metrics["lr"] = float(trainer.optimizers[0].param_groups[0]["lr"])
+        # The logged scalars a few times a second, and at each epoch's last batch.
+        if self._throttle.ready() or batch_idx + 1 >= trainer.num_training_batches:
+            metrics.update(_step_metrics(trainer.callback_metrics, "loss" in metrics))
+        run.log(metrics, step=trainer.global_step)
+        if run.stop_requested:
+            trainer.should_stop = True
+
+    # ---- epochs ---------------------------------------------------------------------
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """EarlyStopping and ModelCheckpoint decide after the epoch-end hooks: report
+        the previous epoch's decisions now."""
+        self._report_monitors(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """End the epoch with the validation metrics (validation ran inside it)."""
+        run = self.run
+        if run is None:
+            return
+        run.end_epoch(_epoch_metrics(trainer.callback_metrics))
+        if run.stop_requested:
+            trainer.should_stop = True
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """The last epoch's monitor decisions."""
+        self._report_monitors(trainer)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Score the validation data for the confusion matrix, then end the run."""
+        run = self.run
+        if run is None:
+            return
+        if self._evaluate:
+            self._score(trainer, pl_module, run)
+        run.finish()
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                     exception: BaseException) -> None:
+        """The fit raised: the run failed (a second Ctrl+C: it is left interrupted)."""
+        if self.run is not None:
+            self.run.__exit__(type(exception), exception, exception.__traceback__)
+
+    # ---- requests -------------------------------------------------------------------
+    def _save_checkpoint(self) -> str | None:
+        trainer = self._trainer
+        if trainer is None or self.run is None:
+            return None
+        folder = Path(self.run.run_dir) / "checkpoints"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"requested-step={trainer.global_step}.ckpt"
+        trainer.save_checkpoint(path)
+        return str(path)
+
+    def _report_monitors(self, trainer: pl.Trainer) -> None:
+        run = self.run
+        if run is None:
+            return
+        for callback in trainer.checkpoint_callbacks:
+            if isinstance(callback, ModelCheckpoint):
+                self._report_saves(run, callback)
+        stopper = trainer.early_stopping_callback
+        if isinstance(stopper, EarlyStopping) and run.epoch:
+            state = (run.epoch, int(stopper.wait_count))
+            if state == self._reported_wait:
+                return
+            self._reported_wait = state
+            metrics = trainer.callback_metrics
+            value = metrics.get(stopper.monitor)
+            best = stopper.best_score
+            run.early_stopping(
+                monitor=stopper.monitor, mode=stopper.mode,
+                value=float(value) if value is not None else float("nan"),
+                best=float(best) if best is not None and torch.isfinite(best) else None,
+                wait_count=int(stopper.wait_count), patience=int(stopper.patience),
+                stopping=bool(stopper.stopped_epoch) or trainer.should_stop and (
+                    stopper.wait_count >= stopper.patience))
+
+    def _report_saves(self, run: trainui.Run, callback: ModelCheckpoint) -> None:
+        best = callback.best_model_path
+        if best and best not in self._seen_saves and os.path.exists(best):
+            self._seen_saves.add(best)
+            score = callback.best_model_score
+            run.saved(best, reason="best", monitor=callback.monitor,
+                      value=float(score) if score is not None else None)
+        last = callback.last_model_path
+        if last and os.path.exists(last):
+            stamp = f"{last}@{os.stat(last).st_mtime_ns}"
+            if stamp not in self._seen_saves:
+                self._seen_saves.add(stamp)
+                run.saved(last, reason="last")
+
+    def _score(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+               run: trainui.Run) -> None:
+        loaders = trainer.val_dataloaders
+        if loaders is None:
+            return
+        loader = loaders[0] if isinstance(loaders, list | tuple) else loaders
+        device = pl_module.device
+
+        def step(module: Any, batch: Any) -> tuple[Any, Any]:
+            return self._predict(module, to_device(batch, device))
+
+        scored = predict_split(pl_module, loader, step)
+        if scored is not None:
+            run.evaluate(*scored, split="validation")
+
+
+def _inputs_then_labels(module: Any, batch: Any) -> tuple[Any, Any]:
+    """The usual batch: (inputs, labels, ...), scored by `module(inputs)`."""
+    inputs, labels = batch[0], batch[1]
+    return labels, module(inputs)
+
+
+def _step_metrics(metrics: dict[str, Any], have_loss: bool) -> dict[str, Any]:
+    """`self.log`ged training scalars of this step (names without `_step`)."""
+    picked: dict[str, Any] = {}
+    for name, value in scalars(metrics).items():
+        if name.endswith("_epoch") or name.startswith(VALIDATION_PREFIXES):
+            continue
+        name = name.removesuffix("_step")
+        if have_loss and name in ("loss", "train_loss"):
+            continue  # the step output's loss is the same number, every step
+        picked.setdefault(name, value)
+    return picked
+
+
+def _epoch_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Validation and epoch-level scalars (names without `_epoch`)."""
+    picked: dict[str, Any] = {}
+    for name, value in scalars(metrics).items():
+        if name.endswith("_step"):
+            continue
+        if name.endswith("_epoch") or name.startswith(VALIDATION_PREFIXES):
+            picked[name.removesuffix("_epoch")] = value
+    return picked
+
+
+def _checkpoint_paths(trainer: pl.Trainer) -> list[str]:
+    return [path for callback in trainer.checkpoint_callbacks
+            if isinstance(callback, ModelCheckpoint)
+            for path in (callback.best_model_path, callback.last_model_path)]
+
+
+def _datamodule_name(trainer: pl.Trainer) -> str | None:
+    datamodule = getattr(trainer, "datamodule", None)
+    return type(datamodule).__name__ if datamodule is not None else None
+
+
+def _batch_size(batch: Any) -> int | None:
+    from lightning.pytorch.utilities.data import extract_batch_size
+
+    try:
+        return int(extract_batch_size(batch))
+    except Exception:
+        return None

@@ -1,0 +1,101 @@
+"""Runs of your own code log any metrics: the view charts them and `m` cycles through."""
+
+from __future__ import annotations
+
+import re
+
+from trainui.core import events as ev
+from trainui.core.control import Control
+from trainui.core.run_summary import RunSummary
+from trainui.tui.accuracy_chart import AccuracyChart
+from trainui.tui.app import TrainApp
+from trainui.tui.log_panel import EventLog
+from tui_fixtures import START, FakeJob, async_test, settle
+
+SIZE = (120, 40)
+
+
+def language_model_run(epochs: int = 2, steps: int = 10) -> list[ev.Event]:
+    """A run with no accuracy: loss, perplexity and grad norm per step, BLEU per epoch."""
+    events: list[ev.Event] = [ev.RunStarted(
+        time=START, run_name="lm", run_dir=None, config={}, device="-", model_name="your model",
+        parameter_count=0, dataset_name="", train_size=0, val_size=0, test_size=0,
+        class_names=[], epochs=epochs, steps_per_epoch=steps)]
+    for epoch in range(1, epochs + 1):
+        for step in range(1, steps + 1):
+            global_step = (epoch - 1) * steps + step
+            loss = 5.0 / global_step
+            events.append(ev.Progress(
+                time=START + global_step, epoch=epoch, epochs=epochs, step=step,
+                steps_per_epoch=steps, global_step=global_step, train_loss=loss,
+                train_acc=None, samples_per_second=0.0, lr=None,
+                step_losses=[[float(global_step), loss]],
+                metrics={"perplexity": 2.718 ** loss, "grad_norm": 1.0 + step}))
+        events.append(ev.EpochEnded(
+            time=START + epoch * steps + 0.5, epoch=epoch, epochs=epochs, train_loss=1.0,
+            train_acc=None, val_loss=1.2, val_acc=None, lr=None, epoch_time=1.0,
+            samples_per_second=0.0, global_step=epoch * steps, metrics={"bleu": 20.0 + epoch}))
+    return events
+
+
+@async_test
+async def test_m_cycles_through_every_metric_the_run_logs() -> None:
+    events = language_model_run()
+    job = FakeJob(events, hold=True)
+    app = TrainApp(job, Control(), clock=lambda: START + 30)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, job)
+        chart = app.query_one(AccuracyChart)
+        assert chart.choices() == ["perplexity", "grad_norm", "bleu"]  # no accuracy logged
+        assert chart.shown == "perplexity" and "m: next (1/3)" in str(chart.border_title)
+        assert app.check_action("next_metric", ()) is True
+        xs, ys = chart.steps["grad_norm"].points()
+        assert xs[-1] == 20 and ys[-1] == 11.0
+        shown = []
+        for _ in range(3):
+            await pilot.press("m")
+            await pilot.pause()
+            title = re.match(r"\[b\](.*?)\[/", str(chart.border_title))
+            shown.append((chart.shown, title and title.group(1)))
+        assert shown == [("grad_norm", "grad_norm"), ("bleu", "bleu"),
+                         ("perplexity", "perplexity")]
+        lines = [str(line) for line in app.query_one(EventLog).lines]
+        assert any("bleu 21.0000" in line for line in lines)  # the epoch line names them
+        job.release.set()
+
+
+@async_test
+async def test_m_is_not_offered_for_accuracy_alone() -> None:
+    """A built-in run has only accuracy: no `m` in the footer, and pressing it is harmless."""
+    events = language_model_run()
+    for index, event in enumerate(events):
+        if isinstance(event, ev.Progress):
+            events[index] = ev.Progress(**{**vars(event), "metrics": {}, "train_acc": 0.5})
+        elif isinstance(event, ev.EpochEnded):
+            events[index] = ev.EpochEnded(**{**vars(event), "metrics": {}, "val_acc": 0.6})
+    job = FakeJob(events, hold=True)
+    app = TrainApp(job, Control(), clock=lambda: START + 30)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, job)
+        chart = app.query_one(AccuracyChart)
+        assert chart.choices() == ["accuracy"]
+        assert app.check_action("next_metric", ()) is False
+        await pilot.press("m")
+        assert chart.shown == "accuracy"
+        job.release.set()
+
+
+@async_test
+async def test_a_watcher_gets_the_whole_step_metric_history() -> None:
+    """Restored from a summary, a step metric keeps every step, not just the latest."""
+    summary = RunSummary()
+    for event in language_model_run():
+        summary.add(event)
+    summary = RunSummary.from_dict(summary.to_dict())  # as summary.json holds it
+    app = TrainApp(lambda feed: feed.restore(summary), Control(),  # type: ignore[attr-defined]
+                   clock=lambda: START + 30, watching=True)
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(3):
+            await pilot.pause()
+        xs, _ = app.query_one(AccuracyChart).steps["perplexity"].points()
+        assert xs == [float(step) for step in range(1, 21)]
