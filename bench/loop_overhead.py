@@ -32,9 +32,13 @@ from common import (
     trainui_command,
 )
 
-ALL_VARIANTS = ("plain", "chapter", "fit", "cli", "tui", "tui-80x24", "lightning")
+ALL_VARIANTS = ("plain", "plain-log", "chapter", "fit", "cli", "tui", "tui-80x24", "lightning",
+                "lightning-quiet", "lightning-trainui")
 TUI_SIZES = {"tui": (120, 40), "tui-80x24": (80, 24)}
-NEEDS = {"lightning": "lightning", "chapter": "tqdm"}  # bench-only packages, not trainui's
+NEEDS = {"lightning": "lightning", "lightning-quiet": "lightning",
+         "lightning-trainui": "lightning", "chapter": "tqdm"}  # optional packages
+BASELINES = {"lightning-trainui": "lightning-quiet"}
+"""Variants also compared with another than `plain` (ratios `vs_<baseline>`)."""
 RATES = ("train_steps_per_s", "epoch_steps_per_s", "steady_steps_per_s",
          "steady_cpu_steps_per_s")
 LABELS = {
@@ -45,6 +49,9 @@ LABELS = {
     "tui": "trainui live TUI, pty 120x40",
     "tui-80x24": "trainui live TUI, pty 80x24",
     "lightning": "Lightning Trainer, default progress bar",
+    "plain-log": "plain loop + trainui.init, run.log every step",
+    "lightning-quiet": "Lightning Trainer, no progress bar",
+    "lightning-trainui": "Lightning Trainer, no progress bar, trainui's callback",
 }
 
 
@@ -190,6 +197,12 @@ def summarise(runs: list[dict[str, Any]], variants: list[str]) -> dict[str, Any]
             entry[rate] = median([r[rate] for r in mine])
             ratios = [r[rate] / plain[r["repeat"]][rate] for r in mine if r["repeat"] in plain]
             entry[rate.replace("_steps_per_s", "_ratio")] = median(ratios)
+        base = BASELINES.get(variant)
+        if base is not None:
+            others = {r["repeat"]: r for r in runs if r["variant"] == base and "error" not in r}
+            for rate in RATES:
+                entry[f"vs_{base}_" + rate.replace("_steps_per_s", "_ratio")] = median(
+                    [r[rate] / others[r["repeat"]][rate] for r in mine if r["repeat"] in others])
         entry["load_1min"] = [r["load_before"][0] for r in runs if r["variant"] == variant]
         entry["val_acc"] = median([r["val_acc"] for r in mine])
         terminals = [r["terminal"] for r in mine if "terminal" in r]
@@ -215,6 +228,12 @@ def table(report: dict[str, Any]) -> str:
         cells.append(f"{min(loads):.2f}-{max(loads):.2f}" if loads else "")
         lines.append("| " + " | ".join(cells) + " |")
     for variant, entry in report["summary"].items():
+        base = BASELINES.get(variant)
+        if base is not None and f"vs_{base}_train_ratio" in entry:
+            names = [(rate.removesuffix("_steps_per_s"),
+                      f"vs_{base}_" + rate.replace("_steps_per_s", "_ratio")) for rate in RATES]
+            ratios = ", ".join(f"{name} {entry[key]:.3f}x" for name, key in names)
+            lines.append(f"\n{variant} vs {base}: {ratios}")
         if "training_bytes_per_s" in entry:
             lines.append(f"\n{variant}: {entry['training_bytes_per_s'] / 1000:.1f} KB/s while "
                          f"training, {entry['run_bytes_per_s'] / 1000:.1f} KB/s over the run")

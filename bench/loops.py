@@ -46,12 +46,17 @@ class EpochEnds:
 # --- the floor: read the device once per epoch ----------------------------------------
 
 
+StepHook = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None]
+"""Called after each training step with (loss, outputs, targets): e.g. `run.log`."""
+
+
 def plain_train_epoch(model: nn.Module, loader: Iterable[Any], criterion: nn.Module,
                       optimizer: torch.optim.Optimizer, device: torch.device,
-                      autocast: AutocastFactory = no_autocast) -> tuple[float, float]:
+                      autocast: AutocastFactory = no_autocast,
+                      on_step: StepHook | None = None) -> tuple[float, float]:
     """One epoch; loss sum and correct count stay on the device and are read once at the end."""
     model.train()
-    return _pass(model, loader, criterion, device, autocast, optimizer)
+    return _pass(model, loader, criterion, device, autocast, optimizer, on_step)
 
 
 @torch.no_grad()
@@ -64,8 +69,8 @@ def plain_validate(model: nn.Module, loader: Iterable[Any], criterion: nn.Module
 
 
 def _pass(model: nn.Module, loader: Iterable[Any], criterion: nn.Module, device: torch.device,
-          autocast: AutocastFactory,
-          optimizer: torch.optim.Optimizer | None) -> tuple[float, float]:
+          autocast: AutocastFactory, optimizer: torch.optim.Optimizer | None,
+          on_step: StepHook | None = None) -> tuple[float, float]:
     """One pass over `loader` (training it when given an optimizer): mean loss, accuracy."""
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
@@ -84,22 +89,29 @@ def _pass(model: nn.Module, loader: Iterable[Any], criterion: nn.Module, device:
         loss_sum += loss.detach().float() * len(targets)
         correct += (outputs.detach().argmax(1) == targets).sum()
         count += len(targets)
+        if on_step is not None:
+            on_step(loss, outputs, targets)
     return loss_sum.item() / count, correct.item() / count
 
 
 def plain_fit(model: nn.Module, train_loader: Iterable[Any], val_loader: Iterable[Any],
               criterion: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device,
               epochs: int, autocast: AutocastFactory = no_autocast,
-              sync: Callable[[], None] = lambda: None) -> dict[str, Any]:
-    """Train and validate `epochs` times; return per-epoch train and train+val seconds."""
+              sync: Callable[[], None] = lambda: None, on_step: StepHook | None = None,
+              on_epoch: Callable[[float, float], None] | None = None) -> dict[str, Any]:
+    """Train and validate `epochs` times; return per-epoch train and train+val seconds.
+    `on_step` runs after each training step, `on_epoch(val_loss, val_acc)` after each
+    validation."""
     train_times, epoch_times, ends = [], [], EpochEnds()
     val_acc = float("nan")
     for _ in range(epochs):
         started = time.perf_counter()
-        plain_train_epoch(model, train_loader, criterion, optimizer, device, autocast)
+        plain_train_epoch(model, train_loader, criterion, optimizer, device, autocast, on_step)
         sync()
         train_times.append(time.perf_counter() - started)
-        _, val_acc = plain_validate(model, val_loader, criterion, device, autocast)
+        val_loss, val_acc = plain_validate(model, val_loader, criterion, device, autocast)
+        if on_epoch is not None:
+            on_epoch(val_loss, val_acc)
         sync()
         epoch_times.append(time.perf_counter() - started)
         ends.mark()

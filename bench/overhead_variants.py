@@ -52,6 +52,33 @@ def run_plain(epochs: int) -> Result:
     return {**out, **region.figures(), "steps": epochs * len(train)}
 
 
+def run_plain_logged(epochs: int) -> Result:
+    """The same plain loop with `run.log({"loss", "acc"})` every step (tensors, as a user
+    passes them) and `run.end_epoch` every epoch: trainui's logging API, headless."""
+    import torch
+    from loops import plain_fit
+
+    import trainui
+
+    model, train, val, optimizer, criterion = workload()
+    with tempfile.TemporaryDirectory() as tmp:
+        run = trainui.init(run_dir=Path(tmp) / "run", epochs=epochs,
+                           steps_per_epoch=len(train), model=model, batch_size=BATCH_SIZE,
+                           handle_signals=False)
+
+        def step(loss: Any, outputs: Any, targets: Any) -> None:
+            run.log({"loss": loss, "acc": (outputs.detach().argmax(1) == targets).float().mean()})
+
+        def epoch(val_loss: float, val_acc: float) -> None:
+            run.end_epoch({"val_loss": val_loss, "val_acc": val_acc})
+
+        with Region() as region:
+            out = plain_fit(model, train, val, criterion, optimizer, torch.device("cpu"),
+                            epochs, on_step=step, on_epoch=epoch)
+        run.finish()
+    return {**out, **region.figures(), "steps": epochs * len(train)}
+
+
 def run_chapter(epochs: int) -> Result:
     """The chapter's loop: `.item()` twice per step, tqdm bars on stderr, best-model saves."""
     import torch
@@ -133,16 +160,25 @@ def _digits_train_size() -> int:
     return len(load_dataset("digits", None).train)  # type: ignore[arg-type]
 
 
-def run_lightning(epochs: int) -> Result:
-    """PyTorch Lightning's Trainer, default TQDM progress bar; no logger, no checkpointing."""
+def run_lightning(epochs: int, *, progress_bar: bool = True, trainui: bool = False) -> Result:
+    """PyTorch Lightning's Trainer, default TQDM progress bar; no logger, no checkpointing.
+    Without `progress_bar`: no progress bar; with `trainui`: trainui's callback too."""
     import lightning as L
 
     model, train, val, optimizer, criterion = workload()
     timer = _lightning_timer()
     module = _lightning_module(model, optimizer, criterion)
-    trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False,
-                        enable_checkpointing=False, callbacks=[timer], deterministic=False)
-    trainer.fit(module, train, val)
+    callbacks: list[Any] = [timer]
+    with tempfile.TemporaryDirectory() as tmp:
+        if trainui:
+            from trainui.integrations.lightning import TrainuiCallback
+
+            callbacks.append(TrainuiCallback(run_dir=Path(tmp) / "run", evaluate=False))
+        trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False,
+                            enable_checkpointing=False, callbacks=callbacks,
+                            enable_progress_bar=progress_bar, enable_model_summary=progress_bar,
+                            deterministic=False)
+        trainer.fit(module, train, val)
     return {"train_seconds": timer.train_seconds, "epoch_seconds": timer.epoch_seconds,
             "val_acc": float(trainer.callback_metrics.get("val_acc", math.nan)),
             **timer.region.figures(), **timer.ends.figures(), "steps": int(trainer.global_step)}
@@ -213,8 +249,10 @@ def _lightning_timer() -> Any:
 
 
 VARIANTS: dict[str, Callable[[int], Result]] = {
-    "plain": run_plain, "chapter": run_chapter, "fit": run_fit, "cli": run_cli,
-    "lightning": run_lightning,
+    "plain": run_plain, "plain-log": run_plain_logged, "chapter": run_chapter, "fit": run_fit,
+    "cli": run_cli, "lightning": run_lightning,
+    "lightning-quiet": lambda epochs: run_lightning(epochs, progress_bar=False),
+    "lightning-trainui": lambda epochs: run_lightning(epochs, progress_bar=False, trainui=True),
 }
 
 

@@ -74,6 +74,8 @@ ACC_NAMES = ("acc", "accuracy", "train_acc", "train_accuracy")
 LR_NAMES = ("lr", "learning_rate")
 VAL_LOSS_NAMES = ("val_loss", "eval_loss", "valid_loss", "validation_loss")
 VAL_ACC_NAMES = ("val_acc", "val_accuracy", "eval_acc", "eval_accuracy", "valid_acc")
+RESERVED = frozenset({"epoch", "epoch_time", "samples_per_second", "global_step", "step"})
+"""Epoch columns trainui fills itself (history.csv)."""
 MAX_STEP_POINTS_PER_EVENT = 64
 MAX_METRICS = 64
 """Distinct metric names a run may log (a typo in a loop would add one per step)."""
@@ -95,6 +97,7 @@ def init(
     progress_interval: float = 0.25,
     handle_signals: bool = True,
     console: bool | None = None,
+    steerable: bool = True,
 ) -> Run:
     """Start a run of your own training code and return it (a context manager too).
 
@@ -107,6 +110,7 @@ def init(
     SIGTERM) and returns its path; without it, check `run.save_requested` and call
     `run.saved(path)`. With `handle_signals`, the first Ctrl+C or SIGTERM asks the run to
     save and stop (`run.stop_requested`); a second Ctrl+C raises KeyboardInterrupt.
+    `steerable=False` opens no control channel (views can watch, not pause or stop it).
     """
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int)
                                or epochs < 0):
@@ -125,13 +129,13 @@ def init(
     run = Run(directory, config=dict(config or {}), epochs=epochs or 0,
               steps_per_epoch=steps_per_epoch or 0, model=model, dataset=dataset,
               batch_size=batch_size, class_names=class_names, save=save,
-              progress_interval=progress_interval, console=console)
+              progress_interval=progress_interval, console=console, steerable=steerable)
     if prepared is not None:
         os.environ.pop(RUN_DIR_ENV, None)  # one run per prepared directory
     elif not console:
         print(f"trainui: run {directory} (watch it: trainui watch {directory})",
               file=sys.stderr)
-    if handle_signals:
+    if handle_signals and steerable:
         run._install_signal_handlers()
     return run
 
@@ -171,8 +175,11 @@ class Run:
                  steps_per_epoch: int, model: Any = None, dataset: str | None = None,
                  batch_size: int | None = None, class_names: Sequence[str] | None = None,
                  save: Callable[[], str | os.PathLike[str] | None] | None = None,
-                 progress_interval: float = 0.25, console: bool = False) -> None:
+                 progress_interval: float = 0.25, console: bool = False,
+                 steerable: bool = True) -> None:
         self.run_dir = run_dir
+        self.steerable = steerable
+        """Whether views may steer it (a control channel exists)."""
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
         self.batch_size = batch_size
@@ -190,11 +197,15 @@ class Run:
         self._epoch_started = time.perf_counter()
         self._started = time.time()
         self._lr: float | None = None
+        self._roles: dict[str, str] = {}
         self._epoch_lr: float | None = None
         """The LR the epoch started with (as the built-in loop reports an epoch's LR)."""
         self._save_pending = False
         self._stop_now = False
         self._stop_after_epoch = False
+        self._stopped = False
+        """The stop was honoured (the epoch it asked for ended): later steps and epochs are
+        not recorded, so the run's record ends where it stopped."""
         self._stop_announced = False
         self._stop_source = "user"
         self._early_stop: EarlyStoppingUpdated | None = None
@@ -236,15 +247,13 @@ class Run:
             from .console import ConsoleSink
 
             self._bus.subscribe(ConsoleSink(), optional=True)
-        try:
-            channel = ControlChannel(self.run_dir, self._control)
-            self._cleanup.callback(channel.close)
-        except OSError:
-            pass  # a file system without FIFOs: the run works, uncontrollable from outside
+        if self.steerable:
+            try:
+                channel = ControlChannel(self.run_dir, self._control)
+                self._cleanup.callback(channel.close)
+            except OSError:
+                pass  # a file system without FIFOs: the run works, uncontrollable from outside
         self._cleanup.callback(self._restore_handlers)
-        self._previous_excepthook = sys.excepthook
-        sys.excepthook = self._excepthook
-        atexit.register(self._at_exit)
         self._bus.emit(RunStarted(
             run_name=self.run_dir.name, run_dir=str(self.run_dir), config=_plain(config),
             device=_device_of(model), model_name=_model_name(model),
@@ -252,6 +261,9 @@ class Run:
             train_size=0, val_size=0, test_size=0, class_names=list(self.class_names or []),
             epochs=self.epochs, steps_per_epoch=self.steps_per_epoch,
         ))
+        self._previous_excepthook = sys.excepthook
+        sys.excepthook = self._excepthook
+        atexit.register(self._at_exit)
 
     # ---- what the training code asks -------------------------------------------------
     @property
@@ -261,7 +273,7 @@ class Run:
         loop and after `end_epoch`, and break."""
         if self._control.pending:
             self._take_requests()
-        return self._stop_now or (self._stop_after_epoch and self._step_in_epoch == 0)
+        return self._stop_now or self._stopped
 
     @property
     def save_requested(self) -> bool:
@@ -269,6 +281,20 @@ class Run:
         if self._control.pending:
             self._take_requests()
         return self._save_pending
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run has ended (finished, failed, or left interrupted)."""
+        return self._finished
+
+    def handle_requests(self) -> bool:
+        """Honour the view's requests now, as `log` does at each step: save (with `save=`),
+        note a stop, wait while paused. Returns `stop_requested`. For loops that do not
+        log every step, and for code that must react at once."""
+        self._check_open("handle_requests")
+        if self._control.pending and not self._stopped:
+            self._handle_requests()
+        return self.stop_requested
 
     @property
     def paused(self) -> bool:
@@ -291,16 +317,24 @@ class Run:
         """
         self._check_open("log")
         values = _check_metrics(metrics, "log")
+        if self._stopped:
+            self._warn("after-stop", "the run was asked to stop and its last epoch has "
+                       "ended: steps logged now are not recorded (break out of the epoch loop "
+                       "too when run.stop_requested is true)")
+            return
         if step is None:
             self.global_step += 1
             self._step_in_epoch += 1
         else:
             if isinstance(step, bool) or not isinstance(step, int) or step < 0:
                 raise TypeError(f"run.log: step must be a whole number >= 0, got {step!r}")
-            if step < self.global_step:
+            if not self._metrics.steps_logged:  # the first: where the count starts
+                self.global_step = step
+                self._step_in_epoch += 1
+            elif step < self.global_step:
                 raise ValueError(f"run.log: step {step} is before step {self.global_step}, "
                                  "already logged")
-            if step > self.global_step:
+            elif step > self.global_step:
                 self._step_in_epoch += step - self.global_step
                 self.global_step = step
         self._metrics.add(self.global_step, values, self._warn)
@@ -316,6 +350,8 @@ class Run:
         """
         self._check_open("end_epoch")
         values = _check_metrics(metrics or {}, "end_epoch")
+        if self._stopped:
+            return  # (log said so)
         if self._metrics.pending():
             self._report_progress()
         means = self._epoch_means
@@ -325,23 +361,19 @@ class Run:
         val_loss = _pick(numbers, VAL_LOSS_NAMES, None)
         val_acc = _pick(numbers, VAL_ACC_NAMES, None)
         lr = _pick(numbers, LR_NAMES, self._epoch_lr if self._epoch_lr is not None else self._lr)
-        known = {*LOSS_NAMES, *ACC_NAMES, *VAL_LOSS_NAMES, *VAL_ACC_NAMES, *LR_NAMES}
-        others = {name: value for name, value in numbers.items() if name not in known}
-        for name, value in list(others.items()):
-            if not math.isfinite(value):
-                self._warn(name, f"{name} is {value}: left out of the charts")
-                del others[name]
+        others = self._epoch_others(numbers)
         steps = self._step_in_epoch
         if self.epoch == 0 and not self.steps_per_epoch and steps:
             self.steps_per_epoch = steps  # learned: later epochs get a bar and an ETA
         self.epoch += 1
         elapsed = time.perf_counter() - self._epoch_started
         if self.epochs and self.epoch > self.epochs:
-            self.epochs = self.epoch
+            self.epochs = self.epoch  # more epochs than announced: the count follows
         self._bus.emit(EpochEnded(
-            epoch=self.epoch, epochs=max(self.epochs, self.epoch),
+            epoch=self.epoch, epochs=self.epochs,
             train_loss=_finite(train_loss), train_acc=_finite(train_acc),
-            val_loss=_finite(val_loss), val_acc=_finite(val_acc), lr=lr, epoch_time=elapsed,
+            val_loss=_finite(val_loss), val_acc=_finite(val_acc), lr=_finite(lr),
+            epoch_time=elapsed,
             samples_per_second=self._samples_per_second(steps, elapsed),
             global_step=self.global_step, metrics=others,
         ))
@@ -353,6 +385,24 @@ class Run:
             self._take_requests()
         if self._save_pending and self._save is not None:
             self._save_now()
+        if self._stop_now or self._stop_after_epoch:
+            self._stopped = True
+
+    def _epoch_others(self, numbers: dict[str, float]) -> dict[str, float]:
+        """The epoch's other metrics: the epoch means of step metrics (grad norm...), as
+        for loss and accuracy, and what end_epoch got; finite, under free names."""
+        known = {*LOSS_NAMES, *ACC_NAMES, *VAL_LOSS_NAMES, *VAL_ACC_NAMES, *LR_NAMES}
+        others = {name: value for name, value in {**self._epoch_means.others(), **numbers}.items()
+                  if name not in known}
+        for name in RESERVED.intersection(others):
+            self._warn(f"reserved-{name}", f"{name!r} is a column trainui fills itself: "
+                                           "left out (log it under another name)")
+            del others[name]
+        for name, value in list(others.items()):
+            if not math.isfinite(value):
+                self._warn(name, f"{name} is {value}: left out of the charts")
+                del others[name]
+        return others
 
     def saved(self, path: str | os.PathLike[str], *, reason: str | None = None,
               monitor: str | None = None, value: float | None = None) -> None:
@@ -417,6 +467,8 @@ class Run:
         the end of a `with` block and when the script exits."""
         if self._finished:
             return
+        if self._control.pending:
+            self._take_requests()  # a stop asked for at the very end still counts
         if self._metrics.pending():
             self._report_progress()
         cause, reason = self._ending()
@@ -548,7 +600,7 @@ class Run:
                 self._warn(name, f"{name} was not finite at step "
                                  f"{next(s for s, v in series if not math.isfinite(v))}: "
                                  "left out of the charts")
-            role = _role(name)
+            role = self._role_of(name)
             if role == _LR:
                 if finite:
                     self._lr = finite[-1][1]
@@ -564,12 +616,13 @@ class Run:
                                         "(0.95, not 95)")
                 continue
             others[name] = [v for _, v in finite]
+            self._epoch_means.add(name, others[name])
         if not steps and not losses and not others:
             return
         elapsed = time.perf_counter() - self._epoch_started
         means = self._epoch_means
         self._bus.emit(Progress(
-            epoch=self.epoch + 1, epochs=max(self.epochs, self.epoch + 1),
+            epoch=self.epoch + 1, epochs=self.epochs,
             step=self._step_in_epoch, steps_per_epoch=self.steps_per_epoch,
             global_step=self.global_step, train_loss=means.get(_LOSS),
             train_acc=means.get(_ACC),
@@ -577,6 +630,20 @@ class Run:
             lr=self._lr, step_losses=_step_points(losses),
             metrics={name: sum(v) / len(v) for name, v in others.items() if v},
         ))
+
+    def _role_of(self, name: str) -> str:
+        """What a logged name feeds: the first name of a role (loss, accuracy, LR) takes
+        it; another name for the same role is charted as a metric of its own."""
+        role = self._roles.get(name)
+        if role is None:
+            role = _role(name)
+            owner = next((n for n, r in self._roles.items() if r == role), None)
+            if role != _OTHER and owner is not None:
+                self._warn(f"role-{name}", f"{name!r} and {owner!r} both name the {role}: "
+                                           f"{name!r} is charted as a metric of its own")
+                role = _OTHER
+            self._roles[name] = role
+        return role
 
     def _samples_per_second(self, steps: int, elapsed: float) -> float:
         if not self.batch_size or elapsed <= 0:
@@ -649,28 +716,29 @@ class _MetricBuffer:
     def __init__(self) -> None:
         self._steps: list[int] = []
         self._columns: dict[str, list[tuple[int, Any]]] = {}
-        self._kinds: dict[str, str] = {}
+        self._names: set[str] = set()
+        """Every name logged in the run (MAX_METRICS of them at most)."""
+        self.steps_logged = 0
 
     def pending(self) -> bool:
         return bool(self._steps)
 
     def add(self, step: int, values: dict[str, Any], warn: Callable[[str, str], None]) -> None:
+        self.steps_logged += 1
         if not self._steps or self._steps[-1] != step:
             self._steps.append(step)
         for name, value in values.items():
-            column = self._columns.get(name)
-            if column is None:
-                if len(self._columns) >= MAX_METRICS:
+            if name not in self._names:
+                if len(self._names) >= MAX_METRICS:
                     warn("too-many", f"more than {MAX_METRICS} metric names logged; "
                                      f"{name!r} and later new names are left out")
                     continue
-                column = self._columns[name] = []
-            column.append((step, value))
+                self._names.add(name)
+            self._columns.setdefault(name, []).append((step, value))
 
     def read(self) -> tuple[list[int], dict[str, list[tuple[int, float]]]]:
         """Every pending value as a float: one device-to-host copy per device."""
         steps, columns = self._steps, self._columns
-        self._steps, self._columns = [], {}
         tensors: dict[Any, list[Any]] = {}
         for column in columns.values():
             for _, value in column:
@@ -681,15 +749,18 @@ class _MetricBuffer:
             import torch
 
             for group in tensors.values():
-                read = torch.stack([t.reshape(()).to(torch.float64) for t in group]).tolist()
+                # float32 on the device (every backend has it), one copy to the host.
+                read = torch.stack([t.reshape(()).to(torch.float32) for t in group]).tolist()
                 floats.update({id(t): v for t, v in zip(group, read, strict=True)})
+        self._steps, self._columns = [], {}  # (kept until read: a failed read loses none)
         out = {name: [(s, v if isinstance(v, float) else floats[id(v)]) for s, v in column]
                for name, column in columns.items() if column}
         return steps, out
 
 
 class _EpochMeans:
-    """Running sums of the epoch's loss and accuracy (as the built-in loop reports them)."""
+    """Running sums of the epoch's loss and accuracy (as the built-in loop reports them),
+    and of every other metric logged with steps."""
 
     def __init__(self) -> None:
         self._sums: dict[str, tuple[float, int]] = {}
@@ -701,6 +772,11 @@ class _EpochMeans:
     def get(self, role: str) -> float | None:
         total, count = self._sums.get(role, (0.0, 0))
         return total / count if count else None
+
+    def others(self) -> dict[str, float]:
+        """The epoch means of every metric but loss and accuracy."""
+        return {name: total / count for name, (total, count) in self._sums.items()
+                if name not in (_LOSS, _ACC) and count}
 
 
 def _check_metrics(metrics: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -728,7 +804,8 @@ def _scalar(name: str, value: Any, where: str) -> Any:
                              f"of shape {tuple(value.shape)}")
         if value.is_complex():
             raise TypeError(f"run.{where}: metric {name!r} is a complex tensor")
-        return value.detach()
+        # A copy on the device (no sync): the caller may update its tensor in place.
+        return value.detach().clone()
     numpy = sys.modules.get("numpy")
     if numpy is not None and isinstance(value, numpy.generic | numpy.ndarray):
         if numpy.size(value) != 1 or not numpy.issubdtype(numpy.asarray(value).dtype,

@@ -93,16 +93,18 @@ class EventLogSink:
 
 
 def merge_progress(older: Progress | None, newer: Progress) -> Progress:
-    """One progress event standing for both: the newer figures, the step losses of both."""
+    """One progress event standing for both: the newer figures, the step losses of both,
+    and every metric either carried (the newer value where both did)."""
     if older is None:
-        points = newer.step_losses
+        points, metrics = newer.step_losses, newer.metrics
     else:
         points = older.step_losses + newer.step_losses
+        metrics = {**older.metrics, **newer.metrics}
     if len(points) > STEP_POINTS_PER_LINE:
         xs, ys = downsample([p[0] for p in points], [p[1] for p in points],
                             STEP_POINTS_PER_LINE)
         points = [[x, y] for x, y in zip(xs, ys, strict=True)]
-    return dataclasses.replace(newer, step_losses=points)
+    return dataclasses.replace(newer, step_losses=points, metrics=metrics)
 
 
 TIME_KEYS = frozenset({"time", "started_at"})

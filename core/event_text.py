@@ -31,7 +31,10 @@ def run_relative(path: str) -> str:
 
 
 def _epoch_of(epoch: int, epochs: int) -> str:
-    """`epoch  3/20`: the number padded to the width of the count, so lines align."""
+    """`epoch  3/20`: the number padded to the width of the count, so lines align (`epoch 3`
+    when a run of your own code does not say how many epochs it has)."""
+    if not epochs:
+        return f"epoch {epoch}"
     return f"epoch {epoch:>{len(str(epochs))}}/{epochs}"
 
 

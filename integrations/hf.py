@@ -85,38 +85,50 @@ class TrainuiCallback(TrainerCallback):
         self._reported_stop: tuple[int, int] | None = None
         self._monitor = "eval_loss"
         self._greater = False
+        self._summed = False
+        self._stale_eval = False
+
+    def _open_run(self) -> trainui.Run | None:
+        run = self.run
+        return run if run is not None and not run.finished else None
 
     # ---- start ----------------------------------------------------------------------
     def on_train_begin(self, args: TrainingArguments, state: TrainerState,
                        control: TrainerControl, model: Any = None,
                        train_dataloader: Any = None, **kwargs: Any) -> None:
         """Make the run (main process): epochs, optimizer steps per epoch, the model."""
-        if not state.is_world_process_zero or self.run is not None:
+        if not state.is_world_process_zero or self._open_run() is not None:
             return
         accumulate = max(1, int(args.gradient_accumulation_steps))
         steps = 0
         if train_dataloader is not None:
             try:
-                steps = max(1, len(train_dataloader) // accumulate)
+                steps = math.ceil(len(train_dataloader) / accumulate)
             except TypeError:
                 steps = 0
+        self._losses, self._last_eval, self._reported_stop = [], {}, None
         epochs = math.ceil(state.num_train_epochs or args.num_train_epochs or 0)
         config = self._config if self._config is not None else _plain_args(args)
         self.run = trainui.init(config=config, epochs=int(epochs), steps_per_epoch=steps,
                                 model=model, batch_size=state.train_batch_size and
                                 state.train_batch_size * accumulate * max(1, args.world_size),
-                                **self._options)
+                                steerable=args.world_size == 1, **self._options)
+        self.run.epoch = int(state.epoch or 0)  # resumed from a checkpoint: goes on
         if model is not None:
-            self._hook = model.register_forward_hook(self._keep_loss)
+            self._hook = model.register_forward_hook(self._keep_loss, with_kwargs=True)
         self._stopper = _find_stopper()
         monitor = args.metric_for_best_model or "loss"
         self._monitor = monitor if monitor.startswith("eval_") else f"eval_{monitor}"
         self._greater = bool(args.greater_is_better)
 
-    def _keep_loss(self, module: torch.nn.Module, _inputs: Any, output: Any) -> None:
-        """Each training forward's loss, detached and left on the device."""
+    def _keep_loss(self, module: torch.nn.Module, _args: Any, kwargs: dict[str, Any],
+                   output: Any) -> None:
+        """Each training forward's loss, detached and left on the device. Given
+        `num_items_in_batch`, the model divided its loss by the whole accumulation
+        window's count: the window's loss is then the sum of these, not their mean."""
         if not module.training:
             return
+        self._summed = kwargs.get("num_items_in_batch") is not None
         loss = output.get("loss") if isinstance(output, Mapping) else getattr(output, "loss",
                                                                                 None)
         if loss is None and isinstance(output, tuple | list) and output:
@@ -137,15 +149,20 @@ class TrainuiCallback(TrainerCallback):
                     control: TrainerControl, optimizer: Any = None, **kwargs: Any) -> None:
         """One optimizer step: its loss and LR. A pause waits here; a save or a stop
         sets the Trainer's control flags."""
-        run = self.run
+        run = self._open_run()
         if run is None:
             return
         metrics: dict[str, Any] = {}
         if self._losses:
             losses, self._losses = self._losses, []
-            metrics["loss"] = losses[0] if len(losses) == 1 else torch.stack(losses).mean()
+            if len(losses) == 1:
+                metrics["loss"] = losses[0]
+            else:
+                stacked = torch.stack(losses)
+                metrics["loss"] = stacked.sum() if self._summed else stacked.mean()
         if optimizer is not None and getattr(optimizer, "param_groups", None):
-            metrics["lr"] = float(optimizer.param_groups[0]["lr"])
+            lr = optimizer.param_groups[0]["lr"]
+            metrics["lr"] = lr if isinstance(lr, torch.Tensor) else float(lr)
         run.log(metrics, step=state.global_step)
         self._obey(run, control)
 
@@ -153,11 +170,12 @@ class TrainuiCallback(TrainerCallback):
                logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         """The Trainer's logs: grad norm and any other training scalar (evaluation
         results come through on_evaluate)."""
-        run = self.run
+        run = self._open_run()
         if run is None or not logs:
             return
         extra = {name: value for name, value in scalars(logs).items()
-                 if name not in NOT_METRICS and not name.startswith("eval_")}
+                 if name not in NOT_METRICS and not name.startswith(("eval_", "test_"))
+                 and not name.endswith(("_runtime", "_per_second"))}
         if extra and state.global_step >= run.global_step:
             run.log(extra, step=state.global_step)
 
@@ -165,33 +183,38 @@ class TrainuiCallback(TrainerCallback):
                     control: TrainerControl, metrics: dict[str, Any] | None = None,
                     **kwargs: Any) -> None:
         """Evaluation results: they end the epoch when evaluation runs once per epoch."""
-        run = self.run
+        run = self._open_run()
         if run is None:
             return
         self._last_eval = {name: value for name, value in scalars(metrics or {}).items()
-                           if name not in NOT_METRICS}
+                           if name not in NOT_METRICS
+                           and not name.endswith(("_runtime", "_per_second"))}
+        self._stale_eval = False
         if not self._epoch_open and not self._eval_done:
             self._eval_done = True
             run.end_epoch(self._last_eval)
             self._obey(run, control)
+            self._stale_eval = True
 
     def on_epoch_end(self, args: TrainingArguments, state: TrainerState,
                      control: TrainerControl, **kwargs: Any) -> None:
         """End the epoch now, or (evaluating at each epoch's end) once its evaluation is
         in."""
-        run = self.run
+        run = self._open_run()
         if run is None:
             return
         self._epoch_open = False
         if not control.should_evaluate:
             self._eval_done = True
-            run.end_epoch(self._last_eval)
+            # An evaluation reported before (steps-based) counts once, not every epoch.
+            run.end_epoch({} if self._stale_eval else self._last_eval)
+            self._stale_eval = True
             self._obey(run, control)
 
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                 **kwargs: Any) -> None:
         """A checkpoint was written."""
-        run = self.run
+        run = self._open_run()
         if run is None:
             return
         path = os.path.join(args.output_dir or ".", f"checkpoint-{state.global_step}")
@@ -207,7 +230,7 @@ class TrainuiCallback(TrainerCallback):
                      control: TrainerControl, model: Any = None, eval_dataloader: Any = None,
                      **kwargs: Any) -> None:
         """The last early-stopping decision, the confusion matrix, the end of the run."""
-        run = self.run
+        run = self._open_run()
         if run is None:
             return
         if self._hook is not None:

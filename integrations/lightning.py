@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,13 +31,13 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
                        "pip install 'trainui[lightning]'") from exc
 
 import trainui
+from trainui.core.control import STOP_NOW
 from trainui.core.throttle import Throttle
 
 from ._common import predict_split, scalars, to_device
 
 __all__ = ["TrainuiCallback"]
 
-VALIDATION_PREFIXES = ("val", "valid", "validation", "test")
 
 
 class TrainuiCallback(Callback):
@@ -67,22 +68,30 @@ class TrainuiCallback(Callback):
         self._trainer: pl.Trainer | None = None
         self._seen_saves: set[str] = set()
         self._reported_wait: tuple[int, int] | None = None
+        self._accumulate = 1
+        self._sigterm = False
+
+    def _open_run(self) -> trainui.Run | None:
+        run = self.run
+        return run if run is not None and not run.finished else None
 
     # ---- start ----------------------------------------------------------------------
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Make the run (rank 0): its epochs, steps per epoch and model."""
-        if not trainer.is_global_zero or self.run is not None:
+        if not trainer.is_global_zero or self._open_run() is not None:
             return
         self._trainer = trainer
         steps = trainer.num_training_batches
         accumulate = max(1, int(getattr(trainer, "accumulate_grad_batches", 1) or 1))
+        self._accumulate, self._sigterm, self._reported_wait = accumulate, False, None
         epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else 0
         config = self._config if self._config is not None else dict(pl_module.hparams)
         self.run = trainui.init(
             config=config, epochs=epochs,
             steps_per_epoch=math.ceil(steps / accumulate) if math.isfinite(steps) else 0,
             model=pl_module, dataset=_datamodule_name(trainer), save=self._save_checkpoint,
-            **self._options)
+            steerable=trainer.world_size == 1, **self._options)
+        self.run.epoch = trainer.current_epoch  # a fit resumed from a checkpoint goes on
         self._seen_saves = {path for path in _checkpoint_paths(trainer) if path}
 
     # ---- steps ----------------------------------------------------------------------
@@ -90,7 +99,7 @@ class TrainuiCallback(Callback):
                            outputs: Any, batch: Any, batch_idx: int) -> None:
         """One step: the loss (on the device), the LR; `self.log` scalars a few times a
         second. A pause waits here; a stop ends the fit."""
-        run = self.run
+        run = self._open_run()
         if run is None:
             return
         if run.batch_size is None:
@@ -98,13 +107,20 @@ class TrainuiCallback(Callback):
         metrics: dict[str, Any] = {}
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if isinstance(loss, torch.Tensor):
-            metrics["loss"] = loss
+            # Lightning divides it by the accumulated batches: back to the batch's loss.
+            metrics["loss"] = loss * self._accumulate if self._accumulate > 1 else loss
         if trainer.optimizers:
-            metrics["lr"] = float(trainer.optimizers[0].param_groups[0]["lr"])
+            metrics["lr"] = _lr(trainer.optimizers[0])
         # The logged scalars a few times a second, and at each epoch's last batch.
         if self._throttle.ready() or batch_idx + 1 >= trainer.num_training_batches:
-            metrics.update(_step_metrics(trainer.callback_metrics, "loss" in metrics))
+            metrics.update(_step_metrics(trainer, "loss" in metrics))
         run.log(metrics, step=trainer.global_step)
+        if getattr(trainer, "received_sigterm", False) and not self._sigterm:
+            # Lightning ends the fit right after this batch: save and stop, as asked.
+            self._sigterm = True
+            run.control.request_save()
+            run.control.request_stop(STOP_NOW, source="SIGTERM")
+            run.handle_requests()
         if run.stop_requested:
             trainer.should_stop = True
 
@@ -116,10 +132,10 @@ class TrainuiCallback(Callback):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """End the epoch with the validation metrics (validation ran inside it)."""
-        run = self.run
+        run = self._open_run()
         if run is None:
             return
-        run.end_epoch(_epoch_metrics(trainer.callback_metrics))
+        run.end_epoch(_epoch_metrics(trainer))
         if run.stop_requested:
             trainer.should_stop = True
 
@@ -129,7 +145,7 @@ class TrainuiCallback(Callback):
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Score the validation data for the confusion matrix, then end the run."""
-        run = self.run
+        run = self._open_run()
         if run is None:
             return
         if self._evaluate:
@@ -138,9 +154,11 @@ class TrainuiCallback(Callback):
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                      exception: BaseException) -> None:
-        """The fit raised: the run failed (a second Ctrl+C: it is left interrupted)."""
-        if self.run is not None:
-            self.run.__exit__(type(exception), exception, exception.__traceback__)
+        """The fit raised: the run failed (a second Ctrl+C: it is left interrupted; after
+        SIGTERM, Lightning's own exit: it stopped)."""
+        run = self._open_run()
+        if run is not None:
+            run.__exit__(type(exception), exception, exception.__traceback__)
 
     # ---- requests -------------------------------------------------------------------
     def _save_checkpoint(self) -> str | None:
@@ -154,7 +172,7 @@ class TrainuiCallback(Callback):
         return str(path)
 
     def _report_monitors(self, trainer: pl.Trainer) -> None:
-        run = self.run
+        run = self._open_run()
         if run is None:
             return
         for callback in trainer.checkpoint_callbacks:
@@ -207,34 +225,64 @@ class TrainuiCallback(Callback):
             run.evaluate(*scored, split="validation")
 
 
+def _lr(optimizer: Any) -> Any:
+    """The first group's LR: a float, or a tensor (capturable optimizers) left as it is."""
+    lr = optimizer.param_groups[0]["lr"]
+    return lr if isinstance(lr, torch.Tensor) else float(lr)
+
+
 def _inputs_then_labels(module: Any, batch: Any) -> tuple[Any, Any]:
     """The usual batch: (inputs, labels, ...), scored by `module(inputs)`."""
     inputs, labels = batch[0], batch[1]
     return labels, module(inputs)
 
 
-def _step_metrics(metrics: dict[str, Any], have_loss: bool) -> dict[str, Any]:
-    """`self.log`ged training scalars of this step (names without `_step`)."""
-    picked: dict[str, Any] = {}
-    for name, value in scalars(metrics).items():
-        if name.endswith("_epoch") or name.startswith(VALIDATION_PREFIXES):
-            continue
-        name = name.removesuffix("_step")
-        if have_loss and name in ("loss", "train_loss"):
-            continue  # the step output's loss is the same number, every step
-        picked.setdefault(name, value)
+def _training_logs(trainer: pl.Trainer) -> dict[str, tuple[bool, bool]] | None:
+    """What training hooks `self.log`: name -> (on_step, on_epoch); None if Lightning does
+    not say (then names decide: `*_step`, `*_epoch`, `val*`)."""
+    try:
+        results = trainer.fit_loop.epoch_loop._results
+        return {metric.meta.name: (bool(metric.meta.on_step), bool(metric.meta.on_epoch))
+                for metric in results.values()}
+    except Exception:  # a Lightning whose internals moved: fall back on the names
+        return None
+
+
+def _step_metrics(trainer: pl.Trainer, have_loss: bool) -> dict[str, Any]:
+    """The training scalars `self.log`ged for steps (names without `_step`)."""
+    values = scalars(trainer.callback_metrics)
+    logs = _training_logs(trainer)
+    if logs is None:
+        picked = {name.removesuffix("_step"): value for name, value in values.items()
+                  if not name.endswith("_epoch") and not _is_validation(name)}
+    else:
+        picked = {name: values[key] for name, (on_step, on_epoch) in logs.items()
+                  if on_step and (key := f"{name}_step" if on_epoch else name) in values}
+    if have_loss:  # the step output's loss is the same number, every step
+        for name in ("loss", "train_loss"):
+            picked.pop(name, None)
     return picked
 
 
-def _epoch_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """Validation and epoch-level scalars (names without `_epoch`)."""
-    picked: dict[str, Any] = {}
-    for name, value in scalars(metrics).items():
-        if name.endswith("_step"):
-            continue
-        if name.endswith("_epoch") or name.startswith(VALIDATION_PREFIXES):
-            picked[name.removesuffix("_epoch")] = value
+def _epoch_metrics(trainer: pl.Trainer) -> dict[str, Any]:
+    """At an epoch's end: the epoch values of training scalars logged `on_epoch`, and the
+    validation scalars (names without `_epoch`)."""
+    values = scalars(trainer.callback_metrics)
+    logs = _training_logs(trainer)
+    if logs is None:
+        return {name.removesuffix("_epoch"): value for name, value in values.items()
+                if name.endswith("_epoch") or _is_validation(name)}
+    picked = {name: values[key] for name, (on_step, on_epoch) in logs.items()
+              if on_epoch and (key := f"{name}_epoch" if on_step else name) in values}
+    training = {key for name in logs for key in (name, f"{name}_step", f"{name}_epoch")}
+    for name, value in values.items():  # validation's, and any other epoch-level scalar
+        if name not in training and not name.endswith("_step"):
+            picked.setdefault(name.removesuffix("_epoch"), value)
     return picked
+
+
+def _is_validation(name: str) -> bool:
+    return re.match(r"(val|valid|validation|test)(_|/|$)", name) is not None
 
 
 def _checkpoint_paths(trainer: pl.Trainer) -> list[str]:

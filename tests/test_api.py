@@ -78,12 +78,13 @@ def test_a_plain_loop_writes_a_run_like_trainui_train(tmp_path: Path) -> None:
     assert [e.epoch for e in epochs] == [1, 2]
     assert epochs[0].train_loss == pytest.approx(sum(1 / (1 + i) for i in range(5)) / 5)
     assert (epochs[1].val_loss, epochs[1].val_acc, epochs[1].train_acc) == (0.4, 0.75, 0.5)
-    assert epochs[1].metrics == {"val_ppl": 1.5} and epochs[1].samples_per_second > 0
+    assert epochs[1].metrics == {"grad_norm": 2.0, "val_ppl": 1.5}  # grad_norm: epoch mean
+    assert epochs[1].samples_per_second > 0
     finished = of(events, Finished)[-1]
     assert finished.cause == "completed" and finished.confusion_matrix[2] == [0, 1, 1]
     assert finished.class_names == ["a", "b", "c"]
     header = (run_dir / "history.csv").read_text().splitlines()[0]
-    assert header.endswith(",val_ppl")
+    assert header.endswith(",samples_per_second,grad_norm,val_ppl")
     assert json.loads((run_dir / "metrics.json").read_text())["accuracy"] == 0.75
     assert list_run(run_dir).state is RunState.FINISHED
 
@@ -366,3 +367,22 @@ def test_a_paused_run_blocks_log_until_resumed(tmp_path: Path) -> None:
     kinds = [e.kind for e in events_of(tmp_path / "run")]
     assert kinds.index("paused") < kinds.index("resumed")
     assert math.isclose(of(events_of(tmp_path / "run"), Progress)[0].train_loss, 1.0)
+
+
+def test_a_loop_that_only_breaks_its_step_loop_stops_recording(tmp_path: Path) -> None:
+    """A script that checks stop_requested only in its step loop goes on through its
+    epochs; its record ends at the stop, and a warning says how to break out."""
+    run = trainui.init(run_dir=tmp_path / "run", epochs=5, handle_signals=False)
+    with pytest.warns(RuntimeWarning, match="break out of the epoch loop"):
+        for epoch in range(5):
+            for _ in range(3):
+                run.log({"loss": 1.0})
+                if epoch == 1:
+                    run.control.request_stop("now")
+                if run.stop_requested:
+                    break
+            run.end_epoch({"val_loss": 1.0})
+    run.finish()
+    events = events_of(tmp_path / "run")
+    assert [e.epoch for e in of(events, EpochEnded)] == [1, 2]
+    assert of(events, Finished)[-1].reason == "stopped by request at step 4"

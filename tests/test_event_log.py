@@ -103,3 +103,17 @@ def _cumulative(log: Path) -> list[bytes]:
     data = log.read_bytes()
     ends = [i + 1 for i, byte in enumerate(data) if byte == ord("\n")]
     return [data[:end] for end in ends]
+
+
+def test_coalesced_progress_keeps_every_metric(tmp_path: Path) -> None:
+    """A metric carried by a held-back line (a grad norm logged once) is not lost."""
+    import dataclasses
+
+    log = tmp_path / "events.jsonl"
+    sink = EventLogSink(log, progress_interval=1.0)
+    sink(progress(1, at=10.1))
+    sink(dataclasses.replace(progress(2, at=10.2), metrics={"grad_norm": 3.0, "ppl": 9.0}))
+    sink(dataclasses.replace(progress(3, at=10.3), metrics={"ppl": 8.0}))
+    sink.close()
+    merged = list(read_events(log))[-1]
+    assert merged.metrics == {"grad_norm": 3.0, "ppl": 8.0}  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ examples/, started by `trainui run`.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -186,3 +187,24 @@ def _kill_holder(run_dir: Path) -> None:
     pid = lock_holder(run_dir)
     if pid is not None:
         os.kill(pid, 9)
+
+
+@pytest.mark.parametrize("framework", list(SCRIPTS))
+def test_the_callback_reads_no_tensor_per_step(tmp_path: Path, framework: str) -> None:
+    """Every host-device read trainui causes during a 3-epoch fit (66 steps), counted by
+    its trainui function: step values are read together at throttle points, the rest once
+    per epoch or at the end, never once per step."""
+    probe = Path(__file__).parent / "scripts" / "sync_probe.py"
+    result = subprocess.run(
+        [sys.executable, str(probe), str(SCRIPTS[framework]), "--epochs", "3", "--run-dir",
+         str(tmp_path / "run")], cwd=tmp_path, capture_output=True, text=True,
+        timeout=CLI_TIMEOUT_S)
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = json.loads(result.stdout.strip().splitlines()[-1])
+    steps = 66
+    throttled = counts.pop("api.read", 0)
+    assert 3 <= throttled <= steps // 2  # at least one per epoch end, far fewer than steps
+    at_the_end = {name: counts.pop(name) for name in list(counts)
+                  if name in ("_common.predict_split", "api._labels")}
+    assert sum(at_the_end.values()) <= 8
+    assert sum(counts.values()) <= 8 * 3, counts  # per-epoch reports (monitors, saves)

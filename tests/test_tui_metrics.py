@@ -99,3 +99,45 @@ async def test_a_watcher_gets_the_whole_step_metric_history() -> None:
             await pilot.pause()
         xs, _ = app.query_one(AccuracyChart).steps["perplexity"].points()
         assert xs == [float(step) for step in range(1, 21)]
+
+
+@async_test
+async def test_o_shows_the_trainers_output_and_follows_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The script's own prints (output.log) from the view; lines appended later appear."""
+    import asyncio
+
+    from textual.widgets import Log
+
+    from trainui.tui.output_screen import OutputScreen
+
+    output = tmp_path / "output.log"
+    output.write_text("my script starts\nprogress 10%\rprogress 100%\n")
+    job = FakeJob(language_model_run(), hold=True)
+    app = TrainApp(job, Control(), clock=lambda: START + 30, output_log=output)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, job)
+        assert app.check_action("show_output", ()) is True
+        await pilot.press("o")
+        await pilot.pause()
+        assert isinstance(app.screen, OutputScreen)
+        log = app.screen.query_one(Log)
+        assert list(log.lines) == ["my script starts", "progress 100%"]
+        with output.open("a") as file:
+            file.write("epoch 2 done\nhalf a li")
+        await asyncio.sleep(0.8)
+        await pilot.pause()
+        assert list(log.lines)[-1] == "epoch 2 done"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, OutputScreen)
+        job.release.set()
+
+
+@async_test
+async def test_o_is_not_offered_without_an_output_file() -> None:
+    job = FakeJob(language_model_run(), hold=True)
+    app = TrainApp(job, Control(), clock=lambda: START + 30)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, job)
+        assert app.check_action("show_output", ()) is False
+        job.release.set()

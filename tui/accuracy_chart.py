@@ -81,22 +81,24 @@ class AccuracyChart(EventChart):
                 series.truncate(event.start_epoch * event.steps_per_epoch)
 
     def restore(self, summary: RunSummary) -> None:
-        """The replay, then every step metric the summary kept (not only the latest)."""
-        for event in summary.replay():
-            self.take(event)
+        """Every step metric the summary kept (not only the latest progress's), then the
+        rest of the replay."""
         for name, kept in summary.metrics.items():
             series = self.steps[name] = BoundedSeries(capacity=512)
             for x, y in zip(*kept.points(), strict=True):
                 series.append(x, y)
+        for event in summary.replay():
+            if not isinstance(event, ev.Progress):  # (its metrics are in those series)
+                self.take(event)
         self.mark_dirty()
 
     def _add(self, table: dict[str, BoundedSeries], metrics: dict[str, float],
              x: float) -> None:
-        other, suffix = ((self.epochs, " (step)") if table is self.steps
-                         else (self.steps, " (epoch)"))
         for name, value in metrics.items():
-            if name in other:  # logged per step and per epoch: two x axes, two entries
-                name += suffix
+            if table is self.epochs and name in self.steps:
+                continue  # a step metric's epoch mean: its steps are charted already
+            if table is self.steps and name in self.epochs:
+                name += " (step)"  # first seen at an epoch end: two x axes, two entries
             series = table.get(name)
             if series is None:
                 if len(self.steps) + len(self.epochs) >= MAX_METRICS:

@@ -10,6 +10,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from textual import events
 from textual.app import App, ComposeResult
@@ -41,6 +42,7 @@ from .messages import (
     TrainingEvent,
     TrainingProgress,
 )
+from .output_screen import OutputScreen
 from .panel import EventPanel
 from .progress import ProgressPanel
 from .quit_screen import ConfirmQuitScreen
@@ -94,6 +96,7 @@ class TrainApp(App[None]):
         trainer_stopped: Callable[[], bool] | None = None,
         exit_promptly: bool = False,
         run_name: str | None = None,
+        output_log: Path | None = None,
     ) -> None:
         if refresh_rate <= 0 or chart_rate <= 0:
             raise ValueError("refresh_rate and chart_rate must be positive")
@@ -122,6 +125,8 @@ class TrainApp(App[None]):
         """The job follows a run another process trains: on SIGTERM or a lost terminal the
         process ends within terminal.EXIT_GRACE_S, whatever state the app is in."""
         self._pending = PendingRequests()
+        self.output_log = output_log
+        """The trainer's output file (`o` shows it), when the view knows one."""
         for bundled in textual_themes():
             self.register_theme(bundled)
         self.theme = theme
@@ -301,6 +306,8 @@ class TrainApp(App[None]):
         if action == "next_metric":
             charts = self.query(AccuracyChart)
             return bool(charts) and len(charts.first().choices()) > 1
+        if action == "show_output":
+            return self.output_log is not None
         return not (action in RUN_ACTIONS and self.outcome is not None)
 
     def on_key(self, event: events.Key) -> None:
@@ -347,6 +354,11 @@ class TrainApp(App[None]):
         if len(chart.choices()) > 1:
             chart.next_metric()
             self.flush_panels()
+
+    def action_show_output(self) -> None:
+        """Show the trainer's own output, following it."""
+        if self.output_log is not None:
+            self.push_screen(OutputScreen(self.output_log))
 
     def action_next_theme(self) -> None:
         """Switch to the next bundled theme."""
@@ -423,6 +435,7 @@ def run_app(
     trainer_stopped: Callable[[], bool] | None = None,
     exit_promptly: bool = False,
     run_name: str | None = None,
+    output_log: Path | None = None,
 ) -> tuple[int, bool]:
     """Run the Textual app; `job(sink)` feeds it a run's events on a thread of its own.
 
@@ -433,7 +446,7 @@ def run_app(
     """
     app = TrainApp(job, control, theme=theme, refresh_rate=refresh_rate, watching=watching,
                    chart_rate=chart_rate, trainer_stopped=trainer_stopped,
-                   exit_promptly=exit_promptly, run_name=run_name)
+                   exit_promptly=exit_promptly, run_name=run_name, output_log=output_log)
     app.run()
     code = app.return_code if app.return_code is not None else app.exit_code
     return code, app.terminal_lost

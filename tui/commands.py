@@ -147,6 +147,7 @@ def _view(launched: Any, args: argparse.Namespace) -> tuple[int, bool, bool]:
     from trainui.core.control_channel import RemoteControl
     from trainui.core.run_dir import trainer_stopped
     from trainui.tui.app import run_app
+    from trainui.tui.launch import OUTPUT_LOG
     from trainui.tui.watch import follow
 
     run_dir = launched.run_dir
@@ -161,7 +162,8 @@ def _view(launched: Any, args: argparse.Namespace) -> tuple[int, bool, bool]:
     code, terminal_lost = run_app(job, remote, theme=args.theme,
                                   refresh_rate=args.refresh_rate,
                                   trainer_stopped=lambda: trainer_stopped(run_dir),
-                                  exit_promptly=True, run_name=run_dir.name)
+                                  exit_promptly=True, run_name=run_dir.name,
+                                  output_log=run_dir / OUTPUT_LOG)
     return code, terminal_lost, shown_to_end.is_set()
 
 

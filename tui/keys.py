@@ -32,6 +32,7 @@ KEYS = (
     Key("s", "save", "Save", "save a checkpoint now"),
     Key("e", "finish_epoch", "End after epoch", "finish after the current epoch, then evaluate"),
     Key("m", "next_metric", "Metric", "chart the next metric the run logs (if several)"),
+    Key("o", "show_output", "Output", "the trainer's own output (output.log)"),
     Key("t", "next_theme", "Theme", "next theme"),
     Key("question_mark", "help", "Help", "this help", display="?"),
     Key("q", "request_quit", "Quit", "quit (asks first while training runs)",

@@ -68,16 +68,21 @@ class Launched:
         status, if it fails first."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            exited = self.process.poll() is not None  # before reading: its last events count
             for event in self.reader.read_new():
                 if _is_training(event):
                     return True
                 if isinstance(event, Failed):
                     self.process.wait()
                     raise LaunchFailed(event.message, event.exit_code)
-            if self.process.poll() is not None:
-                raise LaunchFailed(self.last_output_line() or
-                                   f"the trainer exited with {self.process.returncode}",
-                                   self.process.returncode)
+            if exited:
+                code = self.process.returncode
+                if code == ExitCode.OK:  # a command of your own that never started a run
+                    raise LaunchFailed("the command ended without starting a trainui run "
+                                       "(does it call trainui.init, or use trainui's "
+                                       "callback?)", ExitCode.FAILED)
+                raise LaunchFailed(self.last_output_line() or f"the trainer exited with {code}",
+                                   code)
             time.sleep(0.1)
         return False
 

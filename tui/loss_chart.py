@@ -59,7 +59,7 @@ class LossChart(EventChart):
 
     def plot(self, plt: Plot, colors: dict[str, str]) -> None:
         """Raw steps faint underneath, smoothed on top, epochs as markers."""
-        if not len(self.step_loss) and not len(self.train_loss):
+        if not (len(self.step_loss) or len(self.train_loss) or len(self.val_loss)):
             return
         first, _ = self.step_loss.points()
         ticks = nice_ticks(first[0] if first else 0, max(self._last_step(), 1))
@@ -75,7 +75,8 @@ class LossChart(EventChart):
         self.plot_sessions(plt, colors)
 
     def _last_step(self) -> float:
-        ends = [series.last[0] for series in (self.step_loss, self.train_loss) if series.last]
+        ends = [series.last[0] for series in (self.step_loss, self.train_loss, self.val_loss)
+                if series.last]
         return max(ends, default=0.0)
 
     def legend(self, colors: dict[str, str]) -> str:

@@ -55,6 +55,7 @@ class JobEnded(Message):
 def event_message(event: Event) -> Message:
     """Wrap a core event in the message the app receives for it."""
     if isinstance(event, Progress):
-        lr = [] if event.lr is None else [(event.global_step, event.lr)]
+        lr: list[tuple[float, float]] = ([] if event.lr is None
+                                          else [(float(event.global_step), event.lr)])
         return TrainingProgress(event, list(event.step_losses), lr)
     return TrainingEvent(event)

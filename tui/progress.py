@@ -37,8 +37,11 @@ class QuietProgressBar(ProgressBar):
             super().update(**kwargs)  # type: ignore[arg-type]
 
     def show(self, progress: float, total: float) -> None:
-        """Set progress and total, if that moves the bar by half a cell or the percentage."""
-        fraction = min(1.0, max(0.0, progress / total)) if total > 0 else 1.0
+        """Set progress and total, if that moves the bar by half a cell or the percentage;
+        an unknown total (0) leaves the bar empty (not animated: no bytes over SSH)."""
+        if total <= 0:
+            progress, total = 0.0, 1.0
+        fraction = min(1.0, max(0.0, progress / total))
         cells = max(1, self.size.width) * 2
         shown = (total, int(fraction * cells), int(fraction * 100))
         if shown != self._shown:
@@ -83,7 +86,8 @@ class ProgressPanel(EventPanel, Widget):
     def remaining_seconds(self) -> float | None:
         """Estimated seconds to the end of the run, counting down between events."""
         run, last = self._run, self._last
-        if run is None or last is None or self._over or not last.steps_per_epoch:
+        if (run is None or last is None or self._over or not last.steps_per_epoch
+                or not last.epochs):
             return None  # (a run of your own code may not say how long an epoch is)
         active = last.time - run.time - self._paused_seconds
         measured = last.global_step - run.start_epoch * run.steps_per_epoch
@@ -107,9 +111,8 @@ class ProgressPanel(EventPanel, Widget):
         if last is None:
             return
         width = len(str(last.epochs))
-        set_text(
-            self.query_one("#epoch-label", Label), f"Epoch {last.epoch:>{width}}/{last.epochs}"
-        )
+        of = f"/{last.epochs}" if last.epochs else ""  # (an unknown count: no bar either)
+        set_text(self.query_one("#epoch-label", Label), f"Epoch {last.epoch:>{width}}{of}")
         self.query_one("#epoch-bar", QuietProgressBar).show(
             last.epoch - 1 + last.step / max(1, last.steps_per_epoch), last.epochs
         )

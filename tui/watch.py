@@ -79,7 +79,7 @@ def watch_run(run_dir: Path, *, theme: str, refresh_rate: float) -> int:
                                           observe=remote.observe, keep_watching=True),
                       remote, theme=theme, refresh_rate=refresh_rate, watching=True,
                       trainer_stopped=lambda: trainer_stopped(run_dir), exit_promptly=True,
-                      run_name=run_dir.name)
+                      run_name=run_dir.name, output_log=run_dir / "output.log")
     return code
 
 
