@@ -201,6 +201,12 @@ class Run:
         self._epoch_lr: float | None = None
         """The LR the epoch started with (as the built-in loop reports an epoch's LR)."""
         self._save_pending = False
+        self.leave_pause_to_save = False
+        """While paused, a save request returns from `log` (the pause goes on at the next
+        call): for hosts that can save only once their hook has returned, such as the
+        Hugging Face Trainer. Without it, a paused run saves after it resumes (or at once,
+        given `save=`)."""
+        self._paused_since: float | None = None
         self._stop_now = False
         self._stop_after_epoch = False
         self._stopped = False
@@ -457,7 +463,7 @@ class Run:
         if highest >= len(names) or min(predicted.min(initial=0), true.min(initial=0)) < 0:
             raise ValueError(f"run.evaluate: labels must lie in 0..{len(names) - 1} "
                              f"({len(names)} class names), got {highest}")
-        metrics = classification_metrics(predicted, true, names)
+        metrics = {**classification_metrics(predicted, true, names), "split": split}
         self._evaluation = metrics
         self._bus.emit(EvaluationFinished(split=split, weights=weights, metrics=metrics))
         return metrics
@@ -538,20 +544,28 @@ class Run:
             self._save_now()
         control = self._control
         if not control.paused or self._stop_now:
+            self._end_pause()  # (resumed while the caller was saving)
             return
-        self._report_progress()
-        paused_at = time.monotonic()
-        self._bus.emit(Paused(epoch=self.epoch + 1, global_step=self.global_step))
+        if self._paused_since is None:
+            self._report_progress()
+            self._paused_since = time.monotonic()
+            self._bus.emit(Paused(epoch=self.epoch + 1, global_step=self.global_step))
         control.wait_while_paused()
         while control.paused and control.stop_mode != STOP_NOW:  # woken for a request
             self._take_requests()
             if self._save_pending and self._save is not None:
                 self._save_now()
+            elif self._save_pending and self.leave_pause_to_save:
+                return  # still paused: the caller saves, and its next call waits again
             control.wait_while_paused()
         self._take_requests()
-        if not self._stop_now:
+        self._end_pause()
+
+    def _end_pause(self) -> None:
+        if self._paused_since is not None and not self._stop_now:
             self._bus.emit(Resumed(epoch=self.epoch + 1, global_step=self.global_step,
-                                   paused_seconds=time.monotonic() - paused_at))
+                                   paused_seconds=time.monotonic() - self._paused_since))
+        self._paused_since = None
 
     def _save_now(self) -> None:
         assert self._save is not None

@@ -114,6 +114,7 @@ class TrainuiCallback(TrainerCallback):
                                 state.train_batch_size * accumulate * max(1, args.world_size),
                                 steerable=args.world_size == 1, **self._options)
         self.run.epoch = int(state.epoch or 0)  # resumed from a checkpoint: goes on
+        self.run.leave_pause_to_save = True  # the Trainer saves once on_step_end returns
         if model is not None:
             self._hook = model.register_forward_hook(self._keep_loss, with_kwargs=True)
         self._stopper = _find_stopper()
@@ -225,6 +226,7 @@ class TrainuiCallback(TrainerCallback):
             reason = "best"
         run.saved(path, reason=reason, monitor=args.metric_for_best_model if reason == "best"
                   else None, value=state.best_metric if reason == "best" else None)
+        run.handle_requests()  # saved while paused: the pause goes on here
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState,
                      control: TrainerControl, model: Any = None, eval_dataloader: Any = None,

@@ -60,9 +60,14 @@ def wait_for(run_dir: Path, kind: type, timeout: float = 120.0, **fields: object
     raise AssertionError(f"no {kind.__name__} {fields} within {timeout}s")
 
 
+PROBE = Path(__file__).parent / "scripts" / "sync_probe.py"
+
+
 @pytest.fixture(scope="module")
-def fitted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A 2-epoch fit of each framework on digits, run by `trainui run` (headless)."""
+def fitted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, dict[str, int]]]:
+    """A 2-epoch fit of each framework on digits, run by `trainui run` (headless), under
+    tests/scripts/sync_probe.py, which counts the host reads of tensors trainui causes:
+    (run directory, counts by trainui function)."""
     runs: dict[str, Path] = {}
     processes = {}
     for name, script in SCRIPTS.items():
@@ -70,19 +75,21 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         runs[name] = folder / "run"
         processes[name] = subprocess.Popen(
             [sys.executable, "-m", "trainui", "run", "--run-dir", str(runs[name]), "--",
-             sys.executable, str(script), "--epochs", "2"],
-            cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for process in processes.values():
-        output, _ = process.communicate(timeout=CLI_TIMEOUT_S)
-        assert process.returncode == 0, output
+             sys.executable, str(PROBE), str(script), "--epochs", "2"],
+            cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    fits = {}
+    for name, process in processes.items():
+        output, errors = process.communicate(timeout=CLI_TIMEOUT_S)
+        assert process.returncode == 0, output + errors[-3000:]
         assert "epoch 2/2" in output  # trainui's own lines, with the script's
-    return runs
+        fits[name] = (runs[name], json.loads(output.strip().splitlines()[-1]))
+    return fits
 
 
 @pytest.mark.parametrize("framework", list(SCRIPTS))
-def test_a_two_epoch_fit_writes_a_whole_trainui_run(fitted: dict[str, Path],
+def test_a_two_epoch_fit_writes_a_whole_trainui_run(fitted: dict[str, tuple[Path, dict]],
                                                     framework: str) -> None:
-    run_dir = fitted[framework]
+    run_dir, _ = fitted[framework]
     events = events_of(run_dir)
     started = of(events, RunStarted)[0]
     assert started.model_name == "DigitsMLP" and started.parameter_count == 9610
@@ -106,7 +113,7 @@ def test_a_two_epoch_fit_writes_a_whole_trainui_run(fitted: dict[str, Path],
 
 
 @pytest.mark.parametrize("framework", list(SCRIPTS))
-def test_watch_shows_the_fit_with_its_confusion_matrix(fitted: dict[str, Path],
+def test_watch_shows_the_fit_with_its_confusion_matrix(fitted: dict[str, tuple[Path, dict]],
                                                        framework: str) -> None:
     """Headless `trainui watch` prints the run; the view's final report has the matrix."""
     import asyncio
@@ -118,7 +125,7 @@ def test_watch_shows_the_fit_with_its_confusion_matrix(fitted: dict[str, Path],
     from trainui.tui.final_report import FinalReport
     from trainui.tui.watch import follow
 
-    run_dir = fitted[framework]
+    run_dir, _ = fitted[framework]
     shown = run_trainui(["watch", run_dir])
     assert shown.returncode == 0, shown.stderr
     assert "epoch 2/2" in shown.stdout and "397 samples" in shown.stdout
@@ -190,21 +197,16 @@ def _kill_holder(run_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("framework", list(SCRIPTS))
-def test_the_callback_reads_no_tensor_per_step(tmp_path: Path, framework: str) -> None:
-    """Every host-device read trainui causes during a 3-epoch fit (66 steps), counted by
+def test_the_callback_reads_no_tensor_per_step(fitted: dict[str, tuple[Path, dict]],
+                                               framework: str) -> None:
+    """Every host-device read trainui caused during the 2-epoch fit (44 steps), counted by
     its trainui function: step values are read together at throttle points, the rest once
     per epoch or at the end, never once per step."""
-    probe = Path(__file__).parent / "scripts" / "sync_probe.py"
-    result = subprocess.run(
-        [sys.executable, str(probe), str(SCRIPTS[framework]), "--epochs", "3", "--run-dir",
-         str(tmp_path / "run")], cwd=tmp_path, capture_output=True, text=True,
-        timeout=CLI_TIMEOUT_S)
-    assert result.returncode == 0, result.stderr[-2000:]
-    counts = json.loads(result.stdout.strip().splitlines()[-1])
-    steps = 66
+    counts = dict(fitted[framework][1])
+    steps, epochs = 44, 2
     throttled = counts.pop("api.read", 0)
-    assert 3 <= throttled <= steps // 2  # at least one per epoch end, far fewer than steps
+    assert epochs <= throttled <= steps // 2  # one per epoch end at least, far fewer than steps
     at_the_end = {name: counts.pop(name) for name in list(counts)
                   if name in ("_common.predict_split", "api._labels")}
     assert sum(at_the_end.values()) <= 8
-    assert sum(counts.values()) <= 8 * 3, counts  # per-epoch reports (monitors, saves)
+    assert sum(counts.values()) <= 8 * epochs, counts  # per-epoch reports (monitors, saves)

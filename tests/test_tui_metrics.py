@@ -141,3 +141,31 @@ async def test_o_is_not_offered_without_an_output_file() -> None:
         await settle(pilot, job)
         assert app.check_action("show_output", ()) is False
         job.release.set()
+
+
+@async_test
+async def test_m_joins_the_footer_when_accuracy_comes_after_a_metric() -> None:
+    """A grad norm logged before the first epoch's accuracy: `m` appears once there are
+    two metrics to show, not only when the second name is new."""
+    events = language_model_run()
+    for index, event in enumerate(events):
+        if isinstance(event, ev.Progress):
+            events[index] = ev.Progress(**{**vars(event), "metrics": {"grad_norm": 1.0}})
+        elif isinstance(event, ev.EpochEnded):
+            events[index] = ev.EpochEnded(**{**vars(event), "metrics": {}, "val_acc": 0.6})
+    first_epoch = next(i for i, e in enumerate(events) if isinstance(e, ev.EpochEnded))
+    job = FakeJob(events[:first_epoch], events[first_epoch:], hold=True)
+    app = TrainApp(job, Control(), clock=lambda: START + 30)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, job)
+        def footer_keys() -> set[str]:
+            from textual.widgets._footer import FooterKey
+
+            return {key.action for key in app.query(FooterKey)}
+
+        assert "next_metric" not in footer_keys() and "show_output" not in footer_keys()
+        job.release.set()
+        await settle(pilot, job, done=True)
+        assert app.query_one(AccuracyChart).choices() == ["accuracy", "grad_norm"]
+        await pilot.pause()
+        assert "next_metric" in footer_keys()

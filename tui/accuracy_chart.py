@@ -31,6 +31,7 @@ class AccuracyChart(EventChart):
         """Metrics of epoch ends (EpochEnded), against the epoch."""
         self.showing: str | None = None
         """The metric chosen with `m`; None shows accuracy (or, without it, the first)."""
+        self._offered = 1
 
     # ---- what can be shown ----------------------------------------------------------
     def choices(self) -> list[str]:
@@ -64,13 +65,23 @@ class AccuracyChart(EventChart):
             if value is not None:
                 series.append(event.epoch, 100 * value)
         self._add(self.epochs, event.metrics, event.epoch)
+        self._offer()
         self.mark_dirty()
 
     @take.register
     def _(self, event: ev.Progress) -> None:
         if event.metrics:
             self._add(self.steps, event.metrics, event.global_step)
+            self._offer()
             self.mark_dirty()
+
+    def _offer(self) -> None:
+        """`m` is in the footer while there is more than one metric: say when that changes."""
+        offered = len(self.choices())
+        if offered != self._offered:
+            self._offered = offered
+            if self.is_attached:
+                self.app.refresh_bindings()
 
     @take.register
     def _(self, event: ev.RunStarted) -> None:
@@ -104,8 +115,6 @@ class AccuracyChart(EventChart):
                 if len(self.steps) + len(self.epochs) >= MAX_METRICS:
                     continue
                 series = table[name] = BoundedSeries(capacity=512)
-                if len(self.choices()) == 2 and self.is_attached:
-                    self.app.refresh_bindings()  # `m` joins the footer
             series.append(x, value)
 
     # ---- drawing --------------------------------------------------------------------

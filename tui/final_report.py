@@ -111,7 +111,8 @@ def summary(run: ev.Finished) -> Content:
         done += f"; best {run.best_monitor} {best} at epoch {run.best_epoch}"
     lines = [Content.assemble(("Finished: ", "bold $primary"), run.reason), Content(done)]
     if run.metrics:
-        parts: list[str | tuple[str, str]] = [("Test ", "bold")]
+        split = str(run.metrics.get("split", "test")).capitalize()  # (code of your own)
+        parts: list[str | tuple[str, str]] = [(f"{split} ", "bold")]
         for key in OVERALL_KEYS:
             parts += [f"{key} ", (f"{run.metrics.get(key, 0.0):.4f}  ", "bold")]
         lines.append(Content.assemble(*parts))
