@@ -168,14 +168,14 @@ def test_a_second_process_pauses_saves_and_stops_the_fit(tmp_path: Path,
         time.sleep(0.5)
         last = of(events_of(run_dir), Progress)[-1]
         assert last.global_step == paused.global_step  # no step while paused
-        send_request(run_dir, "save")
-        if framework == "lightning":  # saved at once, while paused
-            saved = wait_for(run_dir, CheckpointSaved, reason="requested")
-            assert saved.global_step == paused.global_step
+        send_request(run_dir, "save")  # saved at once, while paused
+        saved = wait_for(run_dir, CheckpointSaved, reason="requested")
+        assert saved.global_step == paused.global_step and os.path.exists(saved.path)
+        time.sleep(0.5)
+        assert of(events_of(run_dir), Progress)[-1].global_step == paused.global_step
+        assert not of(events_of(run_dir), Resumed)  # still paused after saving
         send_request(run_dir, "resume")
         wait_for(run_dir, Resumed)
-        saved = wait_for(run_dir, CheckpointSaved, reason="requested")
-        assert os.path.exists(saved.path)
         send_request(run_dir, "stop_now")
         finished = wait_for(run_dir, Finished)
         assert finished.cause == "user" and finished.epochs_completed < 400
