@@ -34,10 +34,8 @@ try:
     )
     from transformers.trainer_callback import CallbackHandler
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    from trainui.core.errors import TrainuiError
-
-    raise TrainuiError("trainui.integrations.hf needs transformers: "
-                       "pip install 'trainui[hf]'") from exc
+    raise ImportError("trainui.integrations.hf needs transformers: "
+                      "pip install 'trainui[hf]'") from exc
 
 import trainui
 

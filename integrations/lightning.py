@@ -25,10 +25,8 @@ try:
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    from trainui.core.errors import TrainuiError
-
-    raise TrainuiError("trainui.integrations.lightning needs PyTorch Lightning: "
-                       "pip install 'trainui[lightning]'") from exc
+    raise ImportError("trainui.integrations.lightning needs PyTorch Lightning: "
+                      "pip install 'trainui[lightning]'") from exc
 
 import trainui
 from trainui.core.control import STOP_NOW

@@ -33,3 +33,20 @@ def test_core_imports_no_ui_package():
     assert {"trainui.core.loop", "trainui.core.job",
             "trainui.core.callbacks.checkpointing"} <= set(report["imported"])
     assert report["ui"] == []
+
+
+def test_an_integration_without_its_framework_says_what_to_install(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Importing the Lightning callback where Lightning is missing: an ImportError that
+    names the extra to install."""
+    import subprocess
+    import sys
+
+    blocker = tmp_path / "lightning"
+    blocker.mkdir()
+    (blocker / "__init__.py").write_text("raise ImportError('no lightning here')\n")
+    code = ("import sys; sys.path.insert(0, sys.argv[1])\n"
+            "try:\n    import trainui.integrations.lightning\n"
+            "except ImportError as e:\n    print(e)\n")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                            text=True, timeout=120)
+    assert "pip install 'trainui[lightning]'" in result.stdout, result.stderr
