@@ -212,7 +212,6 @@ class Run:
         self._stopped = False
         """The stop was honoured (the epoch it asked for ended): later steps and epochs are
         not recorded, so the run's record ends where it stopped."""
-        self._stop_announced = False
         self._stop_source = "user"
         self._early_stop: EarlyStoppingUpdated | None = None
         self._early_stopped = False
