@@ -221,6 +221,8 @@ class Run:
         self._signals_received: list[int] = []
         self._warned: set[str] = set()
         self._previous_excepthook: Any = None
+        self._exit_code: Any = None
+        self._system_exit: Callable[..., Any] = sys.exit
         self._console_wanted = console
         self._lock = RunLock(run_dir)
         self._cleanup = contextlib.ExitStack()
@@ -268,6 +270,8 @@ class Run:
         ))
         self._previous_excepthook = sys.excepthook
         sys.excepthook = self._excepthook
+        self._system_exit = sys.exit
+        sys.exit = self._exiting  # type: ignore[assignment]  # (SystemExit skips excepthook)
         atexit.register(self._at_exit)
 
     # ---- what the training code asks -------------------------------------------------
@@ -333,9 +337,8 @@ class Run:
         else:
             if isinstance(step, bool) or not isinstance(step, int) or step < 0:
                 raise TypeError(f"run.log: step must be a whole number >= 0, got {step!r}")
-            if not self._metrics.steps_logged:  # the first: where the count starts
-                self.global_step = step
-                self._step_in_epoch += 1
+            if step == self.global_step and not self._metrics.steps_logged:
+                self._step_in_epoch += 1  # counting from 0: the first step is one
             elif step < self.global_step:
                 raise ValueError(f"run.log: step {step} is before step {self.global_step}, "
                                  "already logged")
@@ -361,6 +364,9 @@ class Run:
             self._report_progress()
         means = self._epoch_means
         numbers = {name: _to_float(value) for name, value in values.items()}
+        for name, value in numbers.items():
+            if not math.isfinite(value):
+                self._warn(f"epoch-{name}", f"{name} is {value}: left out of the charts")
         train_loss = _pick(numbers, LOSS_NAMES, means.get(_LOSS))
         train_acc = _pick(numbers, ACC_NAMES, means.get(_ACC))
         val_loss = _pick(numbers, VAL_LOSS_NAMES, None)
@@ -380,14 +386,16 @@ class Run:
             val_loss=_finite(val_loss), val_acc=_finite(val_acc), lr=_finite(lr),
             epoch_time=elapsed,
             samples_per_second=self._samples_per_second(steps, elapsed),
-            global_step=self.global_step, metrics=others,
+            # A run that logs no steps: its epochs are its steps (for the charts' x axis).
+            global_step=self.global_step if self._metrics.steps_logged else self.epoch,
+            metrics=others,
         ))
         self._epoch_means = _EpochMeans()
         self._epoch_lr = None
         self._step_in_epoch = 0
         self._epoch_started = time.perf_counter()
         if self._control.pending:
-            self._take_requests()
+            self._handle_requests()  # an epoch's end is a step boundary too (pause waits)
         if self._save_pending and self._save is not None:
             self._save_now()
         if self._stop_now or self._stop_after_epoch:
@@ -403,11 +411,7 @@ class Run:
             self._warn(f"reserved-{name}", f"{name!r} is a column trainui fills itself: "
                                            "left out (log it under another name)")
             del others[name]
-        for name, value in list(others.items()):
-            if not math.isfinite(value):
-                self._warn(name, f"{name} is {value}: left out of the charts")
-                del others[name]
-        return others
+        return {name: value for name, value in others.items() if math.isfinite(value)}
 
     def saved(self, path: str | os.PathLike[str], *, reason: str | None = None,
               monitor: str | None = None, value: float | None = None) -> None:
@@ -430,12 +434,22 @@ class Run:
         """Report your early-stopping state (the view's early-stopping panel shows it);
         `stopping` says it ends the run, which then ends as stopped early."""
         self._check_open("early_stopping")
+        value = _to_float(value)
+        if not math.isfinite(value):
+            self._warn(f"es-{monitor}", f"early stopping: {monitor} is {value}: not reported")
+            return
+        if int(wait_count) < 0 or int(patience) < 1:
+            raise ValueError(f"run.early_stopping: wait_count must be >= 0 and patience >= 1, "
+                             f"got {wait_count} and {patience}")
         improved = (wait_count == 0) if improved is None else bool(improved)
+        if best is None:  # the best so far: this value when it improved, else the last best
+            previous_best = self._early_stop.best if self._early_stop else None
+            best = value if improved or previous_best is None else previous_best
         if best_epoch is None:
             previous = self._early_stop.best_epoch if self._early_stop else None
             best_epoch = self.epoch if improved else previous
         self._early_stop = EarlyStoppingUpdated(
-            epoch=self.epoch, monitor=monitor, mode=mode, value=_to_float(value),
+            epoch=self.epoch, monitor=monitor, mode=mode, value=value,
             best=None if best is None else _to_float(best),
             best_epoch=best_epoch, wait_count=int(wait_count), patience=int(patience),
             improved=improved)
@@ -455,13 +469,16 @@ class Run:
         if len(predicted) != len(true):
             raise ValueError(f"run.evaluate: y_true has {len(true)} labels, y_pred "
                              f"{len(predicted)}")
+        if not len(true):
+            raise ValueError("run.evaluate: no labels to score")
         names = [str(n) for n in class_names] if class_names else self.class_names
-        highest = int(max(predicted.max(initial=-1), true.max(initial=-1)))
+        highest = int(max(predicted.max(), true.max()))
+        lowest = int(min(predicted.min(), true.min()))
         if names is None:
             names = [str(i) for i in range(highest + 1)]
-        if highest >= len(names) or min(predicted.min(initial=0), true.min(initial=0)) < 0:
+        if highest >= len(names) or lowest < 0:
             raise ValueError(f"run.evaluate: labels must lie in 0..{len(names) - 1} "
-                             f"({len(names)} class names), got {highest}")
+                             f"(one per class name), got {lowest if lowest < 0 else highest}")
         metrics = {**classification_metrics(predicted, true, names), "split": split}
         self._evaluation = metrics
         self._bus.emit(EvaluationFinished(split=split, weights=weights, metrics=metrics))
@@ -681,6 +698,8 @@ class Run:
         self._finished = True
         if sys.excepthook == self._excepthook:
             sys.excepthook = self._previous_excepthook
+        if sys.exit == self._exiting:
+            sys.exit = self._system_exit
         atexit.unregister(self._at_exit)
         self._cleanup.close()
 
@@ -696,8 +715,20 @@ class Run:
         hook(kind, error, tb)
 
     def _at_exit(self) -> None:
+        """The script ended without finishing the run: finished, unless it exited with a
+        failure status (sys.exit(3)): then failed."""
         with contextlib.suppress(Exception):
-            self.finish()
+            code = self._exit_code
+            if code in (None, 0):
+                self.finish()
+            else:
+                self.fail(f"the script exited with status {code}" if isinstance(code, int)
+                          else f"the script exited: {code}")
+
+    def _exiting(self, code: Any = None) -> None:
+        """sys.exit while the run is open: remember the status for the exit hook."""
+        self._exit_code = code
+        self._system_exit(code)
 
     def _check_open(self, what: str) -> None:
         if self._finished:

@@ -58,7 +58,6 @@ _TEMPLATES = {
     "resumed": "resumed at step {global_step} after {paused_seconds:.1f}s",
     "non_finite_loss": "non-finite loss ({value}) at step {global_step}: stopping",
     "training_stopped": "training stopped: {reason}",
-    "finished": "finished in {elapsed:.1f}s ({epochs_completed} epochs)",
     "failed": "failed: {message}",
 }
 """Events whose line is their fields in a fixed sentence."""
@@ -100,6 +99,12 @@ def run_description(event: ev.RunStarted) -> str:
 
 
 @_describe.register
+def _(event: ev.Finished) -> str:
+    epochs = event.epochs_completed
+    return f"finished in {event.elapsed:.1f}s ({epochs} epoch{'' if epochs == 1 else 's'})"
+
+
+@_describe.register
 def _(event: ev.EpochEnded) -> str:
     parts = [_epoch_of(event.epoch, event.epochs)]
     for split, loss, acc in (("train", event.train_loss, event.train_acc),
@@ -123,8 +128,8 @@ def _(event: ev.EarlyStoppingUpdated) -> str | None:
         return None
     best = ""
     if event.best is not None:
-        best = (f" (best {event.monitor} {format_metric(event.monitor, event.best)} "
-                f"at epoch {event.best_epoch})")
+        at = f" at epoch {event.best_epoch}" if event.best_epoch is not None else ""
+        best = f" (best {event.monitor} {format_metric(event.monitor, event.best)}{at})"
     return f"early stopping: {event.wait_count}/{event.patience} epochs without improvement{best}"
 
 

@@ -203,8 +203,12 @@ def is_script_run(run_dir: Path) -> bool:
 def interrupted_message(run_dir: Path) -> str:
     """What to say of a run no process trains any more, though it did not end."""
     if is_script_run(run_dir):
-        return ("run interrupted: its process ended without finishing it (its output: "
-                f"{run_dir / 'output.log'}, when started by `trainui run`)")
+        output = run_dir / "output.log"
+        where = f" (its output: {output})" if output.exists() else ""
+        if not (run_dir / EVENT_LOG).exists():
+            return (f"the command ended before it started a trainui run (does it call "
+                    f"trainui.init?){where}")
+        return f"run interrupted: its process ended without finishing it{where}"
     return (f"run interrupted: no process is training it (continue with "
             f"`trainui train --resume {run_dir}`)")
 

@@ -68,6 +68,8 @@ class TrainuiCallback(Callback):
         self._reported_wait: tuple[int, int] | None = None
         self._accumulate = 1
         self._sigterm = False
+        self._window: list[torch.Tensor] = []
+        """The losses of the accumulation window under way (one optimizer step)."""
 
     def _open_run(self) -> trainui.Run | None:
         run = self.run
@@ -90,6 +92,8 @@ class TrainuiCallback(Callback):
             model=pl_module, dataset=_datamodule_name(trainer), save=self._save_checkpoint,
             steerable=trainer.world_size == 1, **self._options)
         self.run.epoch = trainer.current_epoch  # a fit resumed from a checkpoint goes on
+        self.run.global_step = trainer.global_step
+        self._window = []
         self._seen_saves = {path for path in _checkpoint_paths(trainer) if path}
 
     # ---- steps ----------------------------------------------------------------------
@@ -101,12 +105,20 @@ class TrainuiCallback(Callback):
         if run is None:
             return
         if run.batch_size is None:
-            run.batch_size = _batch_size(batch)
-        metrics: dict[str, Any] = {}
+            size = _batch_size(batch)
+            run.batch_size = size * self._accumulate if size else None  # per optimizer step
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if isinstance(loss, torch.Tensor):
-            # Lightning divides it by the accumulated batches: back to the batch's loss.
-            metrics["loss"] = loss * self._accumulate if self._accumulate > 1 else loss
+            self._window.append(loss.detach())
+        if trainer.global_step == run.global_step:
+            return  # no optimizer step yet (accumulating): logged once the step is taken
+        metrics: dict[str, Any] = {}
+        if self._window:
+            # Lightning divides each by the accumulated batches: back to their mean.
+            window, self._window = self._window, []
+            total = window[0] if len(window) == 1 else torch.stack(window).sum()
+            scale = self._accumulate / len(window)
+            metrics["loss"] = total * scale if scale != 1 else total
         if trainer.optimizers:
             metrics["lr"] = _lr(trainer.optimizers[0])
         # The logged scalars a few times a second, and at each epoch's last batch.

@@ -294,7 +294,8 @@ def test_wrong_calls_are_clear_errors_and_the_log_stays_valid(tmp_path: Path) ->
     assert any("loss was not finite at step 1" in str(w.message) for w in caught)
     with pytest.raises(ValueError, match="before step"):
         run.log({"loss": 1.0}, step=1)
-    run.end_epoch({"val_loss": float("nan")})
+    with pytest.warns(RuntimeWarning, match="val_loss is nan"):
+        run.end_epoch({"val_loss": float("nan")})
     run.finish()
     with pytest.raises(RuntimeError, match="after the run ended"):
         run.log({"loss": 1.0})
@@ -386,3 +387,58 @@ def test_a_loop_that_only_breaks_its_step_loop_stops_recording(tmp_path: Path) -
     events = events_of(tmp_path / "run")
     assert [e.epoch for e in of(events, EpochEnded)] == [1, 2]
     assert of(events, Finished)[-1].reason == "stopped by request at step 4"
+
+
+@pytest.mark.slow
+def test_a_script_that_exits_with_a_failure_status_fails_its_run(tmp_path: Path) -> None:
+    """sys.exit(3) outside a `with` block: the run is failed, not finished."""
+    run_dir = tmp_path / "run"
+    body = """
+        import sys, trainui
+        run = trainui.init(run_dir=sys.argv[1], epochs=2)
+        run.log({"loss": 1.0})
+        run.end_epoch()
+        sys.exit(3)
+    """
+    result = subprocess.run([sys.executable, str(script(tmp_path, body)), str(run_dir)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 3, result.stderr
+    failed = of(events_of(run_dir), Failed)[-1]
+    assert failed.message.startswith("the script exited with status 3")
+    assert list_run(run_dir).state is RunState.FAILED
+
+
+def test_a_loop_without_steps_pauses_at_its_epoch_ends(tmp_path: Path) -> None:
+    """A script that only ends epochs: the pause waits in end_epoch; its epochs are the x
+    axis of its charts (there are no steps)."""
+    run = trainui.init(run_dir=tmp_path / "run", epochs=3, handle_signals=False)
+    run.control.pause()
+    done = threading.Event()
+
+    def epoch() -> None:
+        run.end_epoch({"val_loss": 0.5})
+        done.set()
+
+    thread = threading.Thread(target=epoch)
+    thread.start()
+    assert not done.wait(0.3)
+    run.control.resume()
+    assert done.wait(5)
+    thread.join()
+    run.end_epoch({"val_loss": 0.4})
+    run.finish()
+    events = events_of(tmp_path / "run")
+    assert [e.global_step for e in of(events, EpochEnded)] == [1, 2]
+    assert of(events, Paused) and of(events, Resumed)
+
+
+def test_early_stopping_best_follows_the_values(tmp_path: Path) -> None:
+    """Without `best=`, the best is the value of the last improvement."""
+    with trainui.init(run_dir=tmp_path / "run", epochs=3, handle_signals=False) as run:
+        for value, wait in ((0.5, 0), (0.6, 1), (0.7, 2)):
+            run.end_epoch({"val_loss": value})
+            run.early_stopping(monitor="val_loss", value=value, wait_count=wait, patience=3)
+        with pytest.raises(ValueError, match="patience >= 1"):
+            run.early_stopping(monitor="val_loss", value=0.1, wait_count=0, patience=0)
+    updates = of(events_of(tmp_path / "run"), EarlyStoppingUpdated)
+    assert [(u.best, u.best_epoch) for u in updates] == [(0.5, 1), (0.5, 1), (0.5, 1)]

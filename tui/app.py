@@ -23,7 +23,7 @@ from textual.widgets import ContentSwitcher, Footer
 
 from trainui.core.control import STOP_AFTER_EPOCH, STOP_NOW, Controller
 from trainui.core.errors import TrainuiError, one_line
-from trainui.core.events import Event, Failed, RunStarted, StageStarted
+from trainui.core.events import Event, Failed, Finished, RunStarted, StageStarted
 from trainui.core.outcome import ExitCode, exit_code_of
 
 from .accuracy_chart import AccuracyChart
@@ -245,7 +245,7 @@ class TrainApp(App[None]):
             self._reopen_run()
         ending = exit_code_of(event)
         if ending is not None:
-            self._end_run(ending)
+            self._end_run(ending, event)
 
     def on_summary_restored(self, message: SummaryRestored) -> None:
         """What happened before the view opened: every panel takes it in."""
@@ -257,7 +257,7 @@ class TrainApp(App[None]):
         ending = summary.ending()
         outcome = None if ending is None else exit_code_of(ending)
         if outcome is not None:
-            self._end_run(outcome)
+            self._end_run(outcome, ending)
         else:
             self.flush_panels()
 
@@ -286,9 +286,11 @@ class TrainApp(App[None]):
         for panel in self._panels:
             panel.take(event)
 
-    def _end_run(self, outcome: ExitCode) -> None:
+    def _end_run(self, outcome: ExitCode, ending: object = None) -> None:
         self.outcome = outcome
-        self.query_one("#main", ContentSwitcher).current = "report"
+        # A run that scored nothing (your own code, without evaluate) keeps its charts.
+        charts_only = isinstance(ending, Finished) and not ending.metrics
+        self.query_one("#main", ContentSwitcher).current = "live" if charts_only else "report"
         self.query_one("#body").add_class("-over")
         self.refresh_bindings()
         self.flush_panels()
