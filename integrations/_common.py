@@ -2,11 +2,40 @@
 
 from __future__ import annotations
 
+import os
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
+
+import trainui
+
+Predict = Callable[[Any, Any], tuple[Any, Any]]
+"""`predict(model, batch) -> (labels, scores or labels)`: how a batch is scored."""
+
+class RunHolder:
+    """What both callbacks keep: the options for `trainui.init`, how to score the
+    evaluation data at the end, and the run (on the main process once training started)."""
+
+    def __init__(self, *, run_dir: str | os.PathLike[str] | None, root: str | os.PathLike[str],
+                 name: str | None, config: dict[str, Any] | None,
+                 class_names: Sequence[str] | None, evaluate: bool, predict: Predict,
+                 progress_interval: float) -> None:
+        self.options = {"run_dir": run_dir, "root": root, "name": name,
+                        "class_names": class_names, "progress_interval": progress_interval}
+        """Keywords for `trainui.init`."""
+        self.config = config
+        self.evaluate = evaluate
+        self.predict = predict
+        self.run: trainui.Run | None = None
+        """The trainui run, on the main process once training started."""
+
+    def open_run(self) -> trainui.Run | None:
+        """The run, while it is open (a finished one belongs to an earlier fit)."""
+        run = self.run
+        return run if run is not None and not run.finished else None
+
 
 SKIPPED = ("epoch", "step", "global_step")
 """Counters some frameworks report among metrics: trainui tracks them itself."""

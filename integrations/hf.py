@@ -39,7 +39,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 import trainui
 
-from ._common import predict_split, scalars, to_device
+from ._common import RunHolder, predict_split, scalars, to_device
 
 __all__ = ["TrainuiCallback"]
 
@@ -50,7 +50,7 @@ NOT_METRICS = ("epoch", "total_flos", "train_runtime", "train_samples_per_second
 per-step loss)."""
 
 
-class TrainuiCallback(TrainerCallback):
+class TrainuiCallback(RunHolder, TrainerCallback):
     """Shows a Hugging Face Trainer run in trainui, and lets trainui pause, save and stop it.
 
     `run_dir`, `root`, `name`, `config` (default: the TrainingArguments) and
@@ -66,13 +66,10 @@ class TrainuiCallback(TrainerCallback):
                  class_names: Sequence[str] | None = None, evaluate: bool = True,
                  predict: Callable[[Any, Any], tuple[Any, Any]] | None = None,
                  progress_interval: float = 0.25) -> None:
-        self._options = {"run_dir": run_dir, "root": root, "name": name,
-                         "class_names": class_names, "progress_interval": progress_interval}
-        self._config = config
-        self._evaluate = evaluate
-        self._predict = predict or _labels_and_logits
-        self.run: trainui.Run | None = None
-        """The trainui run, in the main process once training started."""
+        RunHolder.__init__(self, run_dir=run_dir, root=root, name=name, config=config,
+                           class_names=class_names, evaluate=evaluate,
+                           predict=predict or _labels_and_logits,
+                           progress_interval=progress_interval)
         self._losses: list[torch.Tensor] = []
         self._hook: Any = None
         self._stopper: EarlyStoppingCallback | None = None
@@ -86,16 +83,13 @@ class TrainuiCallback(TrainerCallback):
         self._summed = False
         self._stale_eval = False
 
-    def _open_run(self) -> trainui.Run | None:
-        run = self.run
-        return run if run is not None and not run.finished else None
 
     # ---- start ----------------------------------------------------------------------
     def on_train_begin(self, args: TrainingArguments, state: TrainerState,
                        control: TrainerControl, model: Any = None,
                        train_dataloader: Any = None, **kwargs: Any) -> None:
         """Make the run (main process): epochs, optimizer steps per epoch, the model."""
-        if not state.is_world_process_zero or self._open_run() is not None:
+        if not state.is_world_process_zero or self.open_run() is not None:
             return
         accumulate = max(1, int(args.gradient_accumulation_steps))
         steps = 0
@@ -106,11 +100,11 @@ class TrainuiCallback(TrainerCallback):
                 steps = 0
         self._losses, self._last_eval, self._reported_stop = [], {}, None
         epochs = math.ceil(state.num_train_epochs or args.num_train_epochs or 0)
-        config = self._config if self._config is not None else _plain_args(args)
+        config = self.config if self.config is not None else _plain_args(args)
         self.run = trainui.init(config=config, epochs=int(epochs), steps_per_epoch=steps,
                                 model=model, batch_size=state.train_batch_size and
                                 state.train_batch_size * accumulate * max(1, args.world_size),
-                                steerable=args.world_size == 1, **self._options)
+                                steerable=args.world_size == 1, **self.options)
         self.run.epoch = int(state.epoch or 0)  # resumed from a checkpoint: goes on
         self.run.leave_pause_to_save = True  # the Trainer saves once on_step_end returns
         if model is not None:
@@ -148,7 +142,7 @@ class TrainuiCallback(TrainerCallback):
                     control: TrainerControl, optimizer: Any = None, **kwargs: Any) -> None:
         """One optimizer step: its loss and LR. A pause waits here; a save or a stop
         sets the Trainer's control flags."""
-        run = self._open_run()
+        run = self.open_run()
         if run is None:
             return
         metrics: dict[str, Any] = {}
@@ -169,7 +163,7 @@ class TrainuiCallback(TrainerCallback):
                logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         """The Trainer's logs: grad norm and any other training scalar (evaluation
         results come through on_evaluate)."""
-        run = self._open_run()
+        run = self.open_run()
         if run is None or not logs:
             return
         extra = {name: value for name, value in scalars(logs).items()
@@ -182,7 +176,7 @@ class TrainuiCallback(TrainerCallback):
                     control: TrainerControl, metrics: dict[str, Any] | None = None,
                     **kwargs: Any) -> None:
         """Evaluation results: they end the epoch when evaluation runs once per epoch."""
-        run = self._open_run()
+        run = self.open_run()
         if run is None:
             return
         self._last_eval = {name: value for name, value in scalars(metrics or {}).items()
@@ -199,7 +193,7 @@ class TrainuiCallback(TrainerCallback):
                      control: TrainerControl, **kwargs: Any) -> None:
         """End the epoch now, or (evaluating at each epoch's end) once its evaluation is
         in."""
-        run = self._open_run()
+        run = self.open_run()
         if run is None:
             return
         self._epoch_open = False
@@ -213,7 +207,7 @@ class TrainuiCallback(TrainerCallback):
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                 **kwargs: Any) -> None:
         """A checkpoint was written."""
-        run = self._open_run()
+        run = self.open_run()
         if run is None:
             return
         path = os.path.join(args.output_dir or ".", f"checkpoint-{state.global_step}")
@@ -230,17 +224,17 @@ class TrainuiCallback(TrainerCallback):
                      control: TrainerControl, model: Any = None, eval_dataloader: Any = None,
                      **kwargs: Any) -> None:
         """The last early-stopping decision, the confusion matrix, the end of the run."""
-        run = self._open_run()
+        run = self.open_run()
         if run is None:
             return
         if self._hook is not None:
             self._hook.remove()
         self._report_stopper(state, control)
-        if self._evaluate and model is not None and eval_dataloader is not None:
+        if self.evaluate and model is not None and eval_dataloader is not None:
             device = next(model.parameters()).device
 
             def step(module: Any, batch: Any) -> tuple[Any, Any]:
-                return self._predict(module, to_device(batch, device))
+                return self.predict(module, to_device(batch, device))
 
             scored = predict_split(model, eval_dataloader, step)
             if scored is not None:

@@ -32,13 +32,13 @@ import trainui
 from trainui.core.control import STOP_NOW
 from trainui.core.throttle import Throttle
 
-from ._common import predict_split, scalars, to_device
+from ._common import RunHolder, predict_split, scalars, to_device
 
 __all__ = ["TrainuiCallback"]
 
 
 
-class TrainuiCallback(Callback):
+class TrainuiCallback(RunHolder, Callback):
     """Shows a Lightning fit in trainui, and lets trainui pause, save and stop it.
 
     `run_dir`, `root`, `name`, `config`, `class_names` are passed to `trainui.init`
@@ -54,14 +54,10 @@ class TrainuiCallback(Callback):
                  class_names: Sequence[str] | None = None, evaluate: bool = True,
                  predict: Callable[[Any, Any], tuple[Any, Any]] | None = None,
                  progress_interval: float = 0.25) -> None:
-        super().__init__()
-        self._options = {"run_dir": run_dir, "root": root, "name": name,
-                         "class_names": class_names, "progress_interval": progress_interval}
-        self._config = config
-        self._evaluate = evaluate
-        self._predict = predict or _inputs_then_labels
-        self.run: trainui.Run | None = None
-        """The trainui run, on global rank 0 once training started."""
+        RunHolder.__init__(self, run_dir=run_dir, root=root, name=name, config=config,
+                           class_names=class_names, evaluate=evaluate,
+                           predict=predict or _inputs_then_labels,
+                           progress_interval=progress_interval)
         self._throttle = Throttle(progress_interval)
         self._trainer: pl.Trainer | None = None
         self._seen_saves: set[str] = set()
@@ -71,26 +67,23 @@ class TrainuiCallback(Callback):
         self._window: list[torch.Tensor] = []
         """The losses of the accumulation window under way (one optimizer step)."""
 
-    def _open_run(self) -> trainui.Run | None:
-        run = self.run
-        return run if run is not None and not run.finished else None
 
     # ---- start ----------------------------------------------------------------------
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Make the run (rank 0): its epochs, steps per epoch and model."""
-        if not trainer.is_global_zero or self._open_run() is not None:
+        if not trainer.is_global_zero or self.open_run() is not None:
             return
         self._trainer = trainer
         steps = trainer.num_training_batches
         accumulate = max(1, int(getattr(trainer, "accumulate_grad_batches", 1) or 1))
         self._accumulate, self._sigterm, self._reported_wait = accumulate, False, None
         epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else 0
-        config = self._config if self._config is not None else dict(pl_module.hparams)
+        config = self.config if self.config is not None else dict(pl_module.hparams)
         self.run = trainui.init(
             config=config, epochs=epochs,
             steps_per_epoch=math.ceil(steps / accumulate) if math.isfinite(steps) else 0,
             model=pl_module, dataset=_datamodule_name(trainer), save=self._save_checkpoint,
-            steerable=trainer.world_size == 1, **self._options)
+            steerable=trainer.world_size == 1, **self.options)
         self.run.epoch = trainer.current_epoch  # a fit resumed from a checkpoint goes on
         self.run.global_step = trainer.global_step
         self._window = []
@@ -101,7 +94,7 @@ class TrainuiCallback(Callback):
                            outputs: Any, batch: Any, batch_idx: int) -> None:
         """One step: the loss (on the device), the LR; `self.log` scalars a few times a
         second. A pause waits here; a stop ends the fit."""
-        run = self._open_run()
+        run = self.open_run()
         if run is None:
             return
         if run.batch_size is None:
@@ -142,7 +135,7 @@ class TrainuiCallback(Callback):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """End the epoch with the validation metrics (validation ran inside it)."""
-        run = self._open_run()
+        run = self.open_run()
         if run is None:
             return
         run.end_epoch(_epoch_metrics(trainer))
@@ -155,10 +148,10 @@ class TrainuiCallback(Callback):
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Score the validation data for the confusion matrix, then end the run."""
-        run = self._open_run()
+        run = self.open_run()
         if run is None:
             return
-        if self._evaluate:
+        if self.evaluate:
             self._score(trainer, pl_module, run)
         run.finish()
 
@@ -166,7 +159,7 @@ class TrainuiCallback(Callback):
                      exception: BaseException) -> None:
         """The fit raised: the run failed (a second Ctrl+C: it is left interrupted; after
         SIGTERM, Lightning's own exit: it stopped)."""
-        run = self._open_run()
+        run = self.open_run()
         if run is not None:
             run.__exit__(type(exception), exception, exception.__traceback__)
 
@@ -182,7 +175,7 @@ class TrainuiCallback(Callback):
         return str(path)
 
     def _report_monitors(self, trainer: pl.Trainer) -> None:
-        run = self._open_run()
+        run = self.open_run()
         if run is None:
             return
         for callback in trainer.checkpoint_callbacks:
@@ -228,7 +221,7 @@ class TrainuiCallback(Callback):
         device = pl_module.device
 
         def step(module: Any, batch: Any) -> tuple[Any, Any]:
-            return self._predict(module, to_device(batch, device))
+            return self.predict(module, to_device(batch, device))
 
         scored = predict_split(pl_module, loader, step)
         if scored is not None:
