@@ -54,8 +54,7 @@ from .run_dir import (
     TRAINER_KEY,
     RunLock,
     check_run_dir,
-    claim_new_run_dir,
-    create_run_dir,
+    new_named_run_dir,
 )
 from .run_files import RunFilesSink
 from .run_record import RunRecord
@@ -146,11 +145,7 @@ def _run_directory(prepared: str | None, run_dir: str | os.PathLike[str] | None,
         path = Path(prepared)
         check_run_dir(path, "train")
         return path
-    if run_dir is not None:
-        return create_run_dir(Path(run_dir))
-    stem = name or _script_name()
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return claim_new_run_dir(Path(root) / f"{_safe(stem)}-{stamp}")
+    return new_named_run_dir(run_dir, root, name or _script_name())
 
 
 def _script_name() -> str:
@@ -158,11 +153,6 @@ def _script_name() -> str:
     path = getattr(main, "__file__", None) or (sys.argv[0] if sys.argv else "")
     stem = Path(path).stem if path and path != "-c" else ""
     return stem if stem and stem != "__main__" else "run"
-
-
-def _safe(name: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("._")
-    return cleaned or "run"
 
 
 class Run:

@@ -54,6 +54,16 @@ def create_new_run_dir(config: RunConfig) -> Path:
     return claim_new_run_dir(Path(config.runs_root) / new_run_name(config.dataset, config.model))
 
 
+def new_named_run_dir(run_dir: str | os.PathLike[str] | None, root: str | os.PathLike[str],
+                      name: str) -> Path:
+    """A new run of your own code: `run_dir` (new or empty), else `ROOT/NAME-YYYYmmdd-HHMMSS`
+    (`-2`, `-3`... when taken), NAME made safe for a file name."""
+    if run_dir:
+        return create_run_dir(Path(run_dir))
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("._") or "run"
+    return claim_new_run_dir(Path(root) / f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
 def claim_new_run_dir(base: Path) -> Path:
     """Create and claim `base`, or `base-2`, `base-3`... when that name is taken."""
     for n in itertools.count(1):

@@ -72,24 +72,9 @@ def run_headless(command: list[str], run_dir: str | None, root: str) -> int:
     import os
 
     from trainui.core.api import CONSOLE_ENV
-    from trainui.core.files import FileWriter
-    from trainui.core.run_dir import (
-        CONFIG,
-        SCRIPT_TRAINER,
-        TRAINER_KEY,
-        claim_new_run_dir,
-        create_run_dir,
-    )
-    from trainui.tui.launch import script_environment, script_name
+    from trainui.tui.launch import prepare_script_run, script_environment
 
-    if run_dir:
-        path = create_run_dir(Path(run_dir))
-    else:
-        import time
-
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = claim_new_run_dir(Path(root) / f"{script_name(command)}-{stamp}")
-    FileWriter(path).write_json(CONFIG, {TRAINER_KEY: SCRIPT_TRAINER, "command": command})
+    path = prepare_script_run(command, run_dir, root)
     env = {**script_environment(path, command), CONSOLE_ENV: "1"}
     print(f"trainui: run {path}", file=sys.stderr, flush=True)
     sys.stdout.flush()

@@ -34,9 +34,8 @@ from trainui.core.run_dir import (
     SCRIPT_TRAINER,
     TRAINER_KEY,
     check_run_dir,
-    claim_new_run_dir,
-    create_run_dir,
     is_locked,
+    new_named_run_dir,
     prepare_run_dir,
     read_config,
 )
@@ -201,16 +200,18 @@ def launch_script(command: Sequence[str], run_dir: str | None, root: str) -> Lau
     command = list(command)
     check_command(command)
     missing = _missing(Path(run_dir or root))
-    if run_dir:
-        path = create_run_dir(Path(run_dir))
-    else:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = claim_new_run_dir(Path(root) / f"{script_name(command)}-{stamp}")
+    path = prepare_script_run(command, run_dir, root)
     made = missing if run_dir else [path, *missing]
-    FileWriter(path).write_json(CONFIG, {TRAINER_KEY: SCRIPT_TRAINER, "command": command})
     reader = EventLogReader(path / EVENT_LOG)
     return Launched(_spawn(path, command, script_environment(path, command)), path, made,
                     reader)
+
+
+def prepare_script_run(command: list[str], run_dir: str | None, root: str) -> Path:
+    """A new run directory for `command`, with its config.json (what ran)."""
+    path = new_named_run_dir(run_dir, root, script_name(command))
+    FileWriter(path).write_json(CONFIG, {TRAINER_KEY: SCRIPT_TRAINER, "command": command})
+    return path
 
 
 def check_command(command: Sequence[str]) -> None:
@@ -236,8 +237,7 @@ def script_name(command: Sequence[str]) -> str:
         name = Path(words[0]).stem
     else:
         name = Path(command[0]).name
-    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("._")
-    return cleaned or "run"
+    return name
 
 
 def script_environment(run_dir: Path, command: Sequence[str]) -> dict[str, str]:
