@@ -152,6 +152,11 @@ class RunConfig:
     amp: str = option("off", "mixed precision", choices=AMP_MODES, group="optimisation")
     clip_grad: float | None = option(None, "clip the gradient norm to NORM",
                                      check=positive(), metavar="NORM", group="optimisation")
+    compile: bool = option(False, "compile the model with torch.compile (the first steps "
+                           "take longer; checkpoints hold the plain model's weights)",
+                           group="speed")
+    channels_last: bool = option(False, "channels-last memory format for convolutional "
+                                 "models (faster on recent GPUs with --amp)", group="speed")
     seed: int = option(42, "seeds Python, NumPy, torch and the data order", check=_seed,
                        metavar="N")
     deterministic: bool = option(False, "deterministic algorithms only (slower, reproducible)")

@@ -158,6 +158,8 @@ def failure_message(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         where = f" writing {exc.filename}" if exc.filename else ""
         return f"disk full{where}: no space left on device"
+    if type(exc).__module__.startswith(("torch._dynamo", "torch._inductor")):
+        return f"torch.compile failed ({one_line(exc, 300)}); train without --compile"
     return one_line(exc)
 
 
@@ -255,7 +257,7 @@ def _train(start: _Start, bus: EventBus, control: Control, outcome: _Outcome,
         sinks=[bus.emit], control=control, amp=config.amp, clip_grad=config.clip_grad,
         progress_interval=config.progress_interval, test_loader=parts.loaders[2],
         class_names=parts.data.class_names, metadata=_metadata(config, parts.data, started),
-        resume_from=payload,
+        resume_from=payload, compile_model=config.compile, channels_last=config.channels_last,
     )
 
 

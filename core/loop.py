@@ -7,8 +7,10 @@ Everything observable leaves as an event through `Loop.emit`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +68,11 @@ class Loop:
     """Extra plain values stored in checkpoints (config, model name, class names...)."""
     data_generator: torch.Generator | None = None
     """The generator that orders the training data; saved so a resume sees the same order."""
+    runner: nn.Module | None = None
+    """What runs forward passes: `model` compiled by torch.compile, or `model` itself.
+    Checkpoints always hold `model`'s state, which loads without compile."""
+    memory_format: torch.memory_format | None = None
+    """torch.channels_last: training batches of images are moved to the device in it."""
     epoch: int = 0
     """Epochs completed; during an epoch, `epoch + 1` is the one running."""
     global_step: int = 0
@@ -79,6 +86,11 @@ class Loop:
     """Wall-clock start of this session of the run."""
     elapsed_before: float = 0.0
     """Seconds the run trained in earlier sessions (a resumed run)."""
+
+    @property
+    def forward_model(self) -> nn.Module:
+        """The module forward passes go through (compiled or not)."""
+        return self.runner if self.runner is not None else self.model
 
     @property
     def lr(self) -> float:
@@ -124,6 +136,8 @@ def fit(
     class_names: Sequence[str] | None = None,
     metadata: dict[str, Any] | None = None,
     resume_from: dict[str, Any] | None = None,
+    compile_model: bool = False,
+    channels_last: bool = False,
 ) -> History:
     """Train `model` for `epochs`, validating after each; return the history.
 
@@ -131,9 +145,13 @@ def fit(
     With `test_loader`, the model (best weights, if a Checkpointing callback restored them)
     is evaluated at the end and the metrics travel in the `Finished` event. `resume_from`
     is a loaded checkpoint: training continues exactly where it was written.
+    `compile_model` runs forward passes through `torch.compile(model)` (compiled on first
+    use); `channels_last` keeps weights and image batches in the channels-last memory format.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)  # in place: the optimizer's parameters
     all_callbacks = list(callbacks)
     if scheduler is not None and not any(isinstance(c, LRScheduling) for c in all_callbacks):
         all_callbacks.append(LRScheduling(scheduler))
@@ -144,12 +162,20 @@ def fit(
         callbacks=sorted(all_callbacks, key=lambda c: c.order), clip_grad=clip_grad,
         progress_interval=progress_interval, metadata=dict(metadata or {}),
         data_generator=getattr(train_loader, "generator", None),
+        runner=typing.cast(nn.Module, torch.compile(model)) if compile_model else None,
+        memory_format=torch.channels_last if channels_last else None,
     )
     loop.started_at = float(loop.metadata.setdefault("started_at", loop.started_at))
     if resume_from is not None:
         restore(loop, resume_from)
-    run_loop(loop, train_loader, val_loader)
-    finish(loop, test_loader, list(class_names) if class_names else None)
+    try:
+        run_loop(loop, train_loader, val_loader)
+        finish(loop, test_loader, list(class_names) if class_names else None)
+    except BaseException:
+        with contextlib.suppress(Exception):  # the first error is the one to report
+            loop.call("teardown")
+        raise
+    loop.call("teardown")
     return loop.history
 
 
@@ -178,7 +204,7 @@ def run_epoch(loop: Loop, train_loader: Iterable[Any], val_loader: Iterable[Any]
     if loop.stop_cause is not None:
         return  # stopped mid-epoch: the partial epoch is not recorded
     train_time = time.perf_counter() - started
-    val_loss, val_acc = validate(loop.model, val_loader, loop.criterion, loop.device,
+    val_loss, val_acc = validate(loop.forward_model, val_loader, loop.criterion, loop.device,
                                  loop.precision)
     loop.epoch += 1
     metrics = {
@@ -201,6 +227,7 @@ def run_epoch(loop: Loop, train_loader: Iterable[Any], val_loader: Iterable[Any]
 def train_one_epoch(loop: Loop, loader: Iterable[Any]) -> RunningMetrics:
     """Run the optimizer over one pass of `loader`; return the epoch's running metrics."""
     model, optimizer, precision, device = loop.model, loop.optimizer, loop.precision, loop.device
+    forward, memory_format = loop.forward_model, loop.memory_format
     scaler = precision.scaler
     step_hooks = [c for c in loop.callbacks if c.runs_every_step]
     running = RunningMetrics()
@@ -210,11 +237,14 @@ def train_one_epoch(loop: Loop, loader: Iterable[Any]) -> RunningMetrics:
     for step, (inputs, targets) in enumerate(loader, start=1):
         if loop.control.pending and handle_requests(loop, running, started):
             break
-        inputs = inputs.to(device, non_blocking=True)
+        if memory_format is not None and inputs.dim() == 4:
+            inputs = inputs.to(device, non_blocking=True, memory_format=memory_format)
+        else:
+            inputs = inputs.to(device, non_blocking=True)
         targets = targets.to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
         with precision.autocast():
-            outputs = model(inputs)
+            outputs = forward(inputs)
             loss = loop.criterion(outputs, targets)
         scaler.scale(loss).backward()
         if loop.clip_grad is not None:
@@ -270,6 +300,7 @@ def handle_requests(loop: Loop, running: RunningMetrics, started: float) -> bool
             return True  # the loss was not finite: stopping
         paused_at = time.monotonic()
         loop.emit(Paused(epoch=loop.epoch + 1, global_step=loop.global_step))
+        loop.call("on_pause")
         control.wait_while_paused()
         while control.paused and control.stop_mode != STOP_NOW:  # woken for a request
             _announce_stop(loop)  # a stop after the epoch is confirmed while paused
@@ -337,7 +368,7 @@ def finish(loop: Loop, test_loader: Iterable[Any] | None, class_names: list[str]
     metrics = None
     if test_loader is not None:
         names = class_names or [str(i) for i in range(_num_outputs(loop.model))]
-        metrics = evaluate(loop.model, test_loader, loop.device, names, loop.precision)
+        metrics = evaluate(loop.forward_model, test_loader, loop.device, names, loop.precision)
         loop.emit(EvaluationFinished(split="test", weights=loop.evaluated_weights,
                                      metrics=metrics))
     best = _best_of(loop.callbacks)

@@ -25,7 +25,8 @@ OTHER: dict[str, Any] = {
     "num_workers": 2, "epochs": 7, "batch_size": 32, "lr": 0.05, "optimizer": "sgd",
     "momentum": 0.5, "weight_decay": 0.01, "scheduler": "cosine", "lr_patience": 4,
     "lr_factor": 0.5, "patience": 9, "min_delta": 0.001, "monitor": "val_acc",
-    "monitor_mode": "max", "amp": "bf16", "clip_grad": 1.5, "seed": 7,
+    "monitor_mode": "max", "amp": "bf16", "clip_grad": 1.5, "compile": True,
+    "channels_last": True, "seed": 7,
     "deterministic": True, "device": "cpu", "run_dir": "/tmp/somewhere", "runs_root": "elsewhere",
     "checkpoint_every": 3, "progress_interval": 0.5, "val_fraction": 0.2,
 }

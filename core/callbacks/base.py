@@ -46,8 +46,14 @@ class Callback:
     def on_save_requested(self, loop: Loop) -> None:
         """Someone asked for a checkpoint now."""
 
+    def on_pause(self, loop: Loop) -> None:
+        """The loop is about to wait, paused at a step boundary."""
+
     def on_fit_end(self, loop: Loop) -> None:
         """The epoch loop is over, for whatever reason."""
+
+    def teardown(self, loop: Loop) -> None:
+        """The fit is over, also when it raised: let go of threads and files (no events)."""
 
     def state_dict(self) -> dict[str, Any]:
         """Return this callback's state as plain values."""
