@@ -286,13 +286,23 @@ class Run:
         """Whether the run has ended (finished, failed, or left interrupted)."""
         return self._finished
 
-    def handle_requests(self) -> bool:
+    def handle_requests(self, *, checkpoint: str | os.PathLike[str] | None = None) -> bool:
         """Honour the view's requests now, as `log` does at each step: save (with `save=`),
         note a stop, wait while paused. Returns `stop_requested`. For loops that do not
-        log every step, and for code that must react at once."""
+        log every step, and for code that must react at once.
+
+        `checkpoint`: a checkpoint of the current state was just written there, so a save
+        asked for while this call waits is answered with it instead of a new one."""
         self._check_open("handle_requests")
         if self._control.pending and not self._stopped:
-            self._handle_requests()
+            if checkpoint is None:
+                self._handle_requests()
+            else:
+                save, self._save = self._save, lambda: str(checkpoint)
+                try:
+                    self._handle_requests()
+                finally:
+                    self._save = save
         return self.stop_requested
 
     @property
@@ -556,14 +566,16 @@ class Run:
             self._report_progress()
             self._paused_since = time.monotonic()
             self._bus.emit(Paused(epoch=self.epoch + 1, global_step=self.global_step))
-        control.wait_while_paused()
-        while control.paused and control.stop_mode != STOP_NOW:  # woken for a request
-            self._take_requests()
+        while control.paused and control.stop_mode != STOP_NOW:
             if self._save_pending and self._save is not None:
                 self._save_now()
             elif self._save_pending and self.leave_pause_to_save:
-                return  # still paused: the caller saves, and its next call waits again
+                # A save taken before this wait (with the pause, or by `save_requested`)
+                # wakes nothing: return now, still paused; the caller saves, and its next
+                # call waits again.
+                return
             control.wait_while_paused()
+            self._take_requests()
         self._take_requests()
         self._end_pause()
 

@@ -218,7 +218,9 @@ class TrainuiCallback(RunHolder, TrainerCallback):
             reason = "best"
         run.saved(path, reason=reason, monitor=args.metric_for_best_model if reason == "best"
                   else None, value=state.best_metric if reason == "best" else None)
-        run.handle_requests()  # saved while paused: the pause goes on here
+        # Saved while paused: the pause goes on here, and a save asked for meanwhile is
+        # this checkpoint (the Trainer could only save again after another step).
+        run.handle_requests(checkpoint=path)
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState,
                      control: TrainerControl, model: Any = None, eval_dataloader: Any = None,

@@ -370,6 +370,46 @@ def test_a_paused_run_blocks_log_until_resumed(tmp_path: Path) -> None:
     assert math.isclose(of(events_of(tmp_path / "run"), Progress)[0].train_loss, 1.0)
 
 
+def test_a_save_taken_with_the_pause_is_left_to_a_caller_that_saves(tmp_path: Path) -> None:
+    """A framework that saves after the step (leave_pause_to_save): a pause and a save
+    that arrive together make `log` return at once, still paused, the save pending; the
+    framework's save is confirmed, and the next call waits until resumed."""
+    run = trainui.init(run_dir=tmp_path / "run", epochs=1, steps_per_epoch=10,
+                       handle_signals=False)
+    run.leave_pause_to_save = True
+    run.log({"loss": 1.0})
+    run.control.pause()
+    run.control.request_save()
+    returned = threading.Event()
+    thread = threading.Thread(target=lambda: (run.log({"loss": 0.5}), returned.set()))
+    thread.start()
+    assert returned.wait(10)  # no deadlock: the save is the caller's to do
+    thread.join()
+    assert run.paused and run.save_requested
+    checkpoint = tmp_path / "checkpoint-2"
+    checkpoint.mkdir()
+    run.saved(checkpoint)
+    # Paused in the framework's save hook: a save asked for there is that checkpoint.
+    waited = threading.Event()
+    thread = threading.Thread(target=lambda: (run.handle_requests(checkpoint=checkpoint),
+                                              waited.set()))
+    thread.start()
+    assert not waited.wait(0.3)  # still paused
+    run.control.request_save()
+    deadline = time.monotonic() + 10
+    while len(of(events_of(tmp_path / "run"), CheckpointSaved)) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert not waited.is_set()
+    run.control.resume()
+    assert waited.wait(10)
+    thread.join()
+    run.finish()
+    saved = of(events_of(tmp_path / "run"), CheckpointSaved)
+    assert [(e.reason, e.global_step) for e in saved] == [("requested", 2), ("requested", 2)]
+    assert {e.path for e in saved} == {str(checkpoint)}
+
+
 def test_a_loop_that_only_breaks_its_step_loop_stops_recording(tmp_path: Path) -> None:
     """A script that checks stop_requested only in its step loop goes on through its
     epochs; its record ends at the stop, and a warning says how to break out."""
