@@ -32,20 +32,22 @@ from common import (
     trainui_command,
 )
 
-ALL_VARIANTS = ("plain", "plain-log", "chapter", "fit", "cli", "tui", "tui-80x24", "lightning",
-                "lightning-quiet", "lightning-trainui")
+ALL_VARIANTS = ("plain", "plain-log", "chapter", "fit", "cli", "cli-inline", "cli-compile", "tui",
+                "tui-80x24", "lightning", "lightning-quiet", "lightning-trainui")
 TUI_SIZES = {"tui": (120, 40), "tui-80x24": (80, 24)}
 NEEDS = {"lightning": "lightning", "lightning-quiet": "lightning",
          "lightning-trainui": "lightning", "chapter": "tqdm"}  # optional packages
-BASELINES = {"lightning-trainui": "lightning-quiet"}
+BASELINES = {"lightning-trainui": "lightning-quiet", "cli": "cli-inline"}
 """Variants also compared with another than `plain` (ratios `vs_<baseline>`)."""
 RATES = ("train_steps_per_s", "epoch_steps_per_s", "steady_steps_per_s",
-         "steady_cpu_steps_per_s")
+         "steady_cpu_steps_per_s", "wall_steps_per_s")
 LABELS = {
     "plain": "plain loop (floor: device read once per epoch)",
     "chapter": "chapter loop (.item() x2 per step, tqdm)",
     "fit": "trainui headless, Python API fit()",
     "cli": "trainui headless, CLI-equivalent run_training()",
+    "cli-inline": "the same, checkpoints written on the training thread",
+    "cli-compile": "the same as cli, --compile",
     "tui": "trainui live TUI, pty 120x40",
     "tui-80x24": "trainui live TUI, pty 80x24",
     "lightning": "Lightning Trainer, default progress bar",
@@ -218,7 +220,7 @@ def summarise(runs: list[dict[str, Any]], variants: list[str]) -> dict[str, Any]
 def table(report: dict[str, Any]) -> str:
     """The summary as a Markdown table."""
     lines = ["| variant | train steps/s | ratio | epoch steps/s | ratio | steady steps/s | ratio "
-             "| steps/CPU-s | ratio | load (1 min) |", "|" + "---|" * 10]
+             "| steps/CPU-s | ratio | wall steps/s | ratio | load (1 min) |", "|" + "---|" * 12]
     for entry in report["summary"].values():
         cells = [entry["label"]]
         for rate in RATES:

@@ -115,6 +115,8 @@ class EpochTimes:
             self.region.__enter__()
         elif isinstance(event, events.TrainingStopped):
             self.region.__exit__()
+        elif isinstance(event, events.CheckpointSaved) and event.reason == "final_weights":
+            self.region.__exit__()  # the last checkpoint is durable only now: count it too
         if isinstance(event, events.EpochEnded):
             # samples_per_second is samples / train-phase time, so this inverts it exactly.
             self.train_seconds.append(self.train_size / event.samples_per_second)
@@ -135,11 +137,13 @@ def run_fit(epochs: int) -> Result:
     return {**times.figures(), **region.figures()}
 
 
-def run_cli(epochs: int) -> Result:
-    """trainui headless as the CLI runs it: run_training + ConsoleSink, checkpoints on.
+def run_cli(epochs: int, **options: Any) -> Result:
+    """trainui headless as the CLI runs it: run_training + ConsoleSink, checkpoints on
+    (best and last every epoch, written by the background writer).
 
-    wall_seconds is RunStarted -> TrainingStopped: every epoch with validation, the
-    checkpoint writes, history.csv and the console lines; not data loading or the final test.
+    wall_seconds is RunStarted -> the final weights on disk: every epoch with validation,
+    the checkpoint writes (the last one durable), history.csv and the console lines; not
+    data loading or the final test. `options` are RunConfig fields (compile=True, say).
     """
     from trainui.core.config import RunConfig
     from trainui.core.console import ConsoleSink
@@ -148,10 +152,23 @@ def run_cli(epochs: int) -> Result:
     with tempfile.TemporaryDirectory() as tmp:
         config = RunConfig(epochs=epochs, patience=epochs, scheduler="none",
                            run_dir=str(Path(tmp) / "run"), seed=SEED, batch_size=BATCH_SIZE,
-                           lr=LR, device="cpu")
+                           lr=LR, device="cpu", **options)
         times = EpochTimes(_digits_train_size())
         run_training(config, [ConsoleSink(sys.stdout), times])
     return {**times.figures(), **times.region.figures()}
+
+
+def run_cli_inline(epochs: int) -> Result:
+    """The same run with every checkpoint file serialised and written on the training
+    thread, inside the epoch end (how trainui saved before the background writer)."""
+    import functools
+
+    import trainui.core.callbacks.checkpointing as checkpointing
+    from trainui.core.background_writer import BackgroundWriter
+
+    checkpointing.BackgroundWriter = functools.partial(  # type: ignore[misc]
+        BackgroundWriter, background=False)
+    return run_cli(epochs)
 
 
 def _digits_train_size() -> int:
@@ -250,7 +267,8 @@ def _lightning_timer() -> Any:
 
 VARIANTS: dict[str, Callable[[int], Result]] = {
     "plain": run_plain, "plain-log": run_plain_logged, "chapter": run_chapter, "fit": run_fit,
-    "cli": run_cli, "lightning": run_lightning,
+    "cli": run_cli, "cli-inline": run_cli_inline,
+    "cli-compile": lambda epochs: run_cli(epochs, compile=True), "lightning": run_lightning,
     "lightning-quiet": lambda epochs: run_lightning(epochs, progress_bar=False),
     "lightning-trainui": lambda epochs: run_lightning(epochs, progress_bar=False, trainui=True),
 }
@@ -298,19 +316,21 @@ def _rate(steps: int, seconds: float | None) -> float:
 
 
 class Region:
-    """Wall and process CPU seconds (all threads) of a timed region: the epochs loop."""
+    """Wall and process CPU seconds (all threads) of a timed region: the epochs loop.
+
+    Leaving it again moves its end (a later event that still belongs to the region)."""
 
     def __init__(self) -> None:
-        self.wall = self.cpu = 0.0
+        self.start = self.end = (0.0, 0.0)
 
     def __enter__(self) -> Region:
-        self.wall, self.cpu = -time.perf_counter(), -time.process_time()
+        self.start = self.end = (time.perf_counter(), time.process_time())
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        self.wall += time.perf_counter()
-        self.cpu += time.process_time()
+        self.end = (time.perf_counter(), time.process_time())
 
     def figures(self) -> Result:
         """The region's wall and CPU seconds."""
-        return {"wall_seconds": self.wall, "cpu_seconds": self.cpu}
+        return {"wall_seconds": self.end[0] - self.start[0],
+                "cpu_seconds": self.end[1] - self.start[1]}

@@ -58,10 +58,15 @@ def host_copy(obj: Any) -> Any:
 
 
 class BackgroundWriter:
-    """One daemon thread writing torch snapshots under a FileWriter's root."""
+    """One daemon thread writing torch snapshots under a FileWriter's root.
 
-    def __init__(self, writer: FileWriter) -> None:
+    With `background=False` each snapshot is written inside `submit`, on the caller's
+    thread (the way to measure what the background thread saves).
+    """
+
+    def __init__(self, writer: FileWriter, *, background: bool = True) -> None:
         self.writer = writer
+        self.background = background
         self._lock = threading.Condition()
         self._job: _Job | None = None
         self._writing = False
@@ -82,6 +87,13 @@ class BackgroundWriter:
         """
         self.check()
         if not self.writer.enabled or not files:
+            return
+        if not self.background:
+            try:
+                self._write(_Job(payload, list(files)))
+            except BaseException:
+                self._closed = True
+                raise
             return
         with self._lock:
             self._lock.wait_for(lambda: self._job is None and not self._writing)

@@ -175,8 +175,8 @@ def test_a_write_error_stops_training_and_keeps_earlier_checkpoints(
     import trainui.core.callbacks.checkpointing as checkpointing_module
 
     class FullAfterFive(BackgroundWriter):
-        def __init__(self, writer: FileWriter) -> None:
-            super().__init__(FullDisk(writer.root, room=5))
+        def __init__(self, writer: FileWriter, **options: bool) -> None:
+            super().__init__(FullDisk(writer.root, room=5), **options)
 
     monkeypatch.setattr(checkpointing_module, "BackgroundWriter", FullAfterFive)
     recorder = Recorder()

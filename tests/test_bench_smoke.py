@@ -102,6 +102,20 @@ def test_gpu_bench_without_cuda_exits_cleanly(tmp_path: Path) -> None:
     assert report["skipped"] == "no CUDA device"
 
 
+def test_gpu_bench_runs_every_part_as_a_cpu_dry_run(tmp_path: Path) -> None:
+    """Every timed loop and every sync-check path (fit, trainui train, trainui.init) runs,
+    on the CPU at a tiny size, so the GPU script is known to work before a GPU runs it."""
+    report = run_bench(tmp_path, "gpu_bench.py", "--cpu-dry-run", "--samples", "128",
+                       "--batch-size", "32", "--epochs", "2", "--repeats", "1", "--model", "cnn",
+                       "--variants", "plain,chapter,fit", timeout=300)
+    assert set(report["summary"]) == {"plain", "chapter", "fit"}
+    assert report["summary"]["plain"]["ratio_to_plain"] == 1.0
+    for name in ("fit", "train", "api"):
+        check = report["sync_check"][name]
+        assert check["ok"], check
+        assert check["checked_steps"] == 2  # 4 batches an epoch, the first 2 not checked
+
+
 def test_sync_checked_loader_turns_debug_on_only_inside_steps() -> None:
     """Sync debug mode is on from a handed-out batch until the next is asked for."""
     sys.path.insert(0, str(BENCH))
@@ -110,7 +124,7 @@ def test_sync_checked_loader_turns_debug_on_only_inside_steps() -> None:
     finally:
         sys.path.remove(str(BENCH))
     modes: list[str] = []
-    loader = SyncCheckedLoader([1, 2, 3, 4], modes.append, skip=1)
+    loader = SyncCheckedLoader([1, 2, 3, 4], modes.append, skip=1, mode="warn")
     seen = []
     for batch in loader:
         seen.append((batch, modes[-1]))

@@ -37,6 +37,7 @@ class Checkpointing(Callback):
     write is atomic and happens on a background thread (`BackgroundWriter`): the loop pays
     for a copy of the state in host memory; `CheckpointSaved` is emitted once a file is
     durable, at the next hook. The fit does not end before the last write is on disk.
+    `background=False` writes on the training thread instead, inside the hook.
     At the end, the final weights go to `final_weights` as a plain state_dict, and with
     `restore_best` the model is left holding the best weights.
     """
@@ -55,9 +56,10 @@ class Checkpointing(Callback):
         final_weights: str | os.PathLike[str] | None = "final_model.pt",
         restore_best: bool = True,
         enabled: bool = True,
+        background: bool = True,
     ) -> None:
         self.writer = FileWriter(directory, enabled=enabled)
-        self.files = BackgroundWriter(self.writer)
+        self.files = BackgroundWriter(self.writer, background=background)
         self.tracker = MetricMonitor(monitor, mode, min_delta)
         self.every_n_epochs = every_n_epochs
         self.save_last = save_last
