@@ -19,6 +19,24 @@ import pytest
 
 CLI_TIMEOUT_S = 240
 
+# The test files that take longest (minutes of real training and real processes), longest
+# first. They are collected first, so that with `-n auto --dist loadfile` they start at once
+# on separate workers and the quick files fill the gaps, instead of one long file starting
+# last and running alone.
+LONGEST_FIRST = (
+    "test_resume.py", "test_remote_runs.py", "test_bench_smoke.py", "test_ui_terminal_loss.py",
+    "test_integrations.py", "test_failures.py", "test_cli_errors.py", "test_background_writer.py",
+    "test_faults.py", "test_api.py", "test_tooling.py", "test_checkpoint_files.py",
+    "test_run_command.py", "test_tui_remote.py", "test_run.py", "test_cli.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest files first (see LONGEST_FIRST); each file's tests keep their order."""
+    rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
+    order = {id(item): index for index, item in enumerate(items)}
+    items.sort(key=lambda item: (rank.get(item.path.name, len(rank)), order[id(item)]))
+
 RunTrainui = Callable[..., subprocess.CompletedProcess[str]]
 
 

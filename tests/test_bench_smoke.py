@@ -107,10 +107,10 @@ def test_gpu_bench_runs_every_part_as_a_cpu_dry_run(tmp_path: Path) -> None:
     on the CPU at a tiny size, so the GPU script is known to work before a GPU runs it."""
     report = run_bench(tmp_path, "gpu_bench.py", "--cpu-dry-run", "--samples", "128",
                        "--batch-size", "32", "--epochs", "2", "--repeats", "1", "--model", "cnn",
-                       "--variants", "plain,chapter,fit", timeout=300)
-    assert set(report["summary"]) == {"plain", "chapter", "fit"}
+                       "--variants", "plain,fit", timeout=300)
+    assert set(report["summary"]) == {"plain", "fit"}
     assert report["summary"]["plain"]["ratio_to_plain"] == 1.0
-    for name in ("fit", "train", "api"):
+    for name in ("fit", "train", "api", "chapter"):  # no sync on the CPU: the control too
         check = report["sync_check"][name]
         assert check["ok"], check
         assert check["checked_steps"] == 2  # 4 batches an epoch, the first 2 not checked
