@@ -190,6 +190,7 @@ def run_loop(loop: Loop, train_loader: Iterable[Any], val_loader: Iterable[Any])
     if loop.stop_cause is None:
         loop.stop(StopCause.COMPLETED,
                   f"completed {loop.epoch} epoch{'' if loop.epoch == 1 else 's'}")
+    loop.call("on_stopping")
     loop.emit(TrainingStopped(epoch=loop.epoch, global_step=loop.global_step,
                               cause=str(loop.stop_cause), reason=loop.stop_reason))
     loop.call("on_fit_end")

@@ -49,6 +49,9 @@ class Callback:
     def on_pause(self, loop: Loop) -> None:
         """The loop is about to wait, paused at a step boundary."""
 
+    def on_stopping(self, loop: Loop) -> None:
+        """The epoch loop is over; `TrainingStopped` is emitted next."""
+
     def on_fit_end(self, loop: Loop) -> None:
         """The epoch loop is over, for whatever reason."""
 

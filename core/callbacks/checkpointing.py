@@ -101,6 +101,10 @@ class Checkpointing(Callback):
         """Finish and report the writes in flight, so a paused run shows them."""
         self.flush(loop)
 
+    def on_stopping(self, loop: Loop) -> None:
+        """The last epoch's checkpoints are on disk (and said) before training stops."""
+        self.flush(loop)
+
     def on_fit_end(self, loop: Loop) -> None:
         """Wait for the last checkpoint, save the final weights, then put the best weights
         back into the model."""
