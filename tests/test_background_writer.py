@@ -81,7 +81,8 @@ def test_training_goes_on_while_a_checkpoint_is_written(tmp_path: Path) -> None:
 
     def sink(event: object) -> None:
         recorder(event)
-        if isinstance(event, Progress) and event.epoch == 2 and gated.started.is_set():
+        if isinstance(event, Progress) and event.epoch == 2:
+            assert gated.started.wait(10)  # epoch 1's write has reached the gate
             trained_while_writing.append(event.global_step)
             if event.step == event.steps_per_epoch:
                 gated.gate.set()  # the whole second epoch trained with the write pending

@@ -106,9 +106,8 @@ class Checkpointing(Callback):
         self.flush(loop)
 
     def on_fit_end(self, loop: Loop) -> None:
-        """Wait for the last checkpoint, save the final weights, then put the best weights
-        back into the model."""
-        self.flush(loop)
+        """Save the final weights (the last checkpoint is on disk since `on_stopping`),
+        then put the best weights back into the model."""
         if self.final_weights is not None and not loop.weights_corrupt:
             path = self.writer.save_torch(str(self.final_weights), loop.model.state_dict())
             loop.emit(CheckpointSaved(path=str(path), reason="final_weights", epoch=loop.epoch,
@@ -132,7 +131,9 @@ class Checkpointing(Callback):
         # One snapshot at a time: wait for the previous write before copying the state.
         self.files.wait_idle()
         self._report(loop)
-        payload = host_copy(snapshot(loop, reason))
+        payload = snapshot(loop, reason)
+        if self.files.background:  # written later: training must not change it meanwhile
+            payload = host_copy(payload)
         tags = [(name, _Saved(kind, loop.epoch, loop.global_step, value)) for name, kind in files]
         self.files.submit(payload, tags)
 
