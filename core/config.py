@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import TrainuiError
+from .extras import require
 from .workers import WORKERS_PER_CPU, max_workers, usable_cpus
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -157,6 +158,11 @@ class RunConfig:
                            group="speed")
     channels_last: bool = option(False, "channels-last memory format for convolutional "
                                  "models (faster on recent GPUs with --amp)", group="speed")
+    tensorboard: bool = option(False, "also write TensorBoard event files to "
+                               "RUN_DIR/tensorboard (needs trainui[tensorboard])",
+                               group="outputs")
+    plots: bool = option(False, "write history.png and confusion_matrix.png into the run "
+                         "directory when the run ends (needs trainui[plots])", group="outputs")
     seed: int = option(42, "seeds Python, NumPy, torch and the data order", check=_seed,
                        metavar="N")
     deterministic: bool = option(False, "deterministic algorithms only (slower, reproducible)")
@@ -184,6 +190,10 @@ class RunConfig:
         if self.amp == "fp16" and self.device == "cpu":  # said before torch loads, too
             raise TrainuiError("--amp fp16 needs a GPU: on the CPU it runs hundreds of times "
                                "slower; use --amp bf16 or --amp off")
+        if self.tensorboard:
+            require("tensorboard", "--tensorboard")
+        if self.plots:
+            require("matplotlib", "--plots")
         return self
 
     def to_dict(self) -> dict[str, Any]:

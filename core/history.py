@@ -84,3 +84,27 @@ def _csv_name(name: str) -> str:
     if any(c in name for c in ',"\n'):
         return '"' + name.replace('"', '""') + '"'
     return name
+
+
+def csv_to_rows(text: str) -> list[dict[str, float | None]]:
+    """Per-epoch rows from `rows_to_csv` text: numbers as floats (`epoch` as an int), an
+    empty cell as None. Raises ValueError for text that is not such a table."""
+    import csv
+    import io
+
+    table = list(csv.reader(io.StringIO(text)))
+    if not table or not table[0]:
+        return []
+    header, rows = table[0], []
+    for number, cells in enumerate(table[1:], start=2):
+        if not cells:
+            continue
+        if len(cells) != len(header):
+            raise ValueError(f"line {number} has {len(cells)} cells, the header {len(header)}")
+        row: dict[str, float | None] = {}
+        for name, cell in zip(header, cells, strict=True):
+            row[name] = None if cell == "" else float(cell)
+        if row.get("epoch") is not None:
+            row["epoch"] = int(row["epoch"])  # type: ignore[arg-type]
+        rows.append(row)
+    return rows

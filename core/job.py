@@ -167,6 +167,7 @@ class _Outcome:
     """Remembers the run directory and the Finished event for the RunResult."""
 
     run_dir: Path | None = None
+    record: RunRecord | None = None
     metrics: dict[str, Any] | None = None
     cause = "failed"
     reason = ""
@@ -215,7 +216,7 @@ def _open(start: _Start, outcome: _Outcome, bus: EventBus,
     opened = start.opened or open_run(start.run_dir, resume=start.resume)
     cleanup.callback(opened.close)
     bus.subscribe(opened.record)
-    outcome.run_dir = start.run_dir
+    outcome.run_dir, outcome.record = start.run_dir, opened.record
     last = start.run_dir / LAST_CHECKPOINT
     if start.resume and last.exists():
         bus.emit(StageStarted(stage="loading the last checkpoint"))
@@ -239,26 +240,60 @@ def _train(start: _Start, bus: EventBus, control: Control, outcome: _Outcome,
         config.run_dir = str(outcome.run_dir)
         FileWriter(outcome.run_dir).write_json(CONFIG, config.to_dict())
         cleanup.enter_context(RunLock(outcome.run_dir))
-        record = RunRecord(outcome.run_dir)
-        cleanup.callback(record.close)
-        bus.subscribe(record)
-    run_dir = outcome.run_dir
-    assert run_dir is not None
+        new_record = RunRecord(outcome.run_dir)
+        cleanup.callback(new_record.close)
+        bus.subscribe(new_record)
+        outcome.record = new_record
+    run_dir, record = outcome.run_dir, outcome.record
+    assert run_dir is not None and record is not None
     # First: when events.jsonl says Finished, metrics.json is there for whoever reads it.
     bus.subscribe(_run_files(run_dir, payload), first=True)
     channel = _open_channel(run_dir, control)  # before RunStarted: watchers see it live
     if channel is not None:
         cleanup.callback(channel.close)
+    callbacks = _callbacks(config, parts.scheduler, run_dir)
+    callbacks += _outputs(config, run_dir, bus, record, cleanup)
     bus.emit(_run_started(config, run_dir, parts, payload))
     return fit(
         parts.model, parts.loaders[0], parts.loaders[1], nn.CrossEntropyLoss(),
         parts.optimizer, epochs=config.epochs, device=parts.device,
-        scheduler=parts.scheduler, callbacks=_callbacks(config, parts.scheduler, run_dir),
+        scheduler=parts.scheduler, callbacks=callbacks,
         sinks=[bus.emit], control=control, amp=config.amp, clip_grad=config.clip_grad,
         progress_interval=config.progress_interval, test_loader=parts.loaders[2],
         class_names=parts.data.class_names, metadata=_metadata(config, parts.data, started),
         resume_from=payload, compile_model=config.compile, channels_last=config.channels_last,
     )
+
+
+def _outputs(config: RunConfig, run_dir: Path, bus: EventBus, record: RunRecord,
+             cleanup: ExitStack) -> list[Any]:
+    """What `--tensorboard` and `--plots` add: sinks, and the callback of histograms."""
+    callbacks: list[Any] = []
+    if config.tensorboard:
+        from .tensorboard import TensorBoardSink
+
+        board = TensorBoardSink(run_dir)
+        bus.subscribe(board)  # essential, as the run's other files: a full disk fails it
+        record.listen(board.written)
+        cleanup.callback(board.close)
+        callbacks.append(board)
+    if config.plots:
+        bus.subscribe(PlotsAtEnd(run_dir), optional=True)  # the run is done: a warning
+    return callbacks
+
+
+class PlotsAtEnd:
+    """Writes history.png and confusion_matrix.png when the run finishes (`--plots`)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+
+    def __call__(self, event: object) -> None:
+        if isinstance(event, Finished):
+            from .plots import write_plots
+            from .run_results import load_results
+
+            write_plots(load_results(self.run_dir, "plot"))
 
 
 def _open_channel(run_dir: Path, control: Control) -> ControlChannel | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .config import RunConfig
 from .errors import TrainuiError
-from .event_file import EVENT_LOG, EventLogSink
+from .event_file import EVENT_LOG, EventLogSink, Written
 from .events import Event
 from .run_dir import RunLock, check_run_dir, read_config
 from .run_summary import RunSummarySink, load_summary
@@ -23,10 +23,20 @@ class RunRecord:
     def __init__(self, run_dir: Path) -> None:
         self.summary = load_summary(run_dir)  # a resumed run continues its summary
         self._summary_sink = RunSummarySink(run_dir, self.summary)
-        self._log = EventLogSink(run_dir / EVENT_LOG, on_written=self._summary_sink.written)
+        self._listeners: list[Written] = [self._summary_sink.written]
+        self._log = EventLogSink(run_dir / EVENT_LOG, on_written=self._written)
 
     def __call__(self, event: Event) -> None:
         self._log(event)
+
+    def listen(self, listener: Written) -> None:
+        """Tell `listener` of each later line written to events.jsonl, as a reader of the
+        file will see it (after the summary is told)."""
+        self._listeners.append(listener)
+
+    def _written(self, event: Event, offset: int) -> None:
+        for listener in self._listeners:
+            listener(event, offset)
 
     def close(self) -> None:
         """Write what is held back, then the summary (tried even if the first fails)."""

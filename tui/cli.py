@@ -18,7 +18,9 @@ from typing import Any, NoReturn
 
 from trainui.tui.redraw import MAX_REFRESH_RATE, REFRESH_RATE
 
-COMMANDS = ("train", "run", "eval", "runs", "watch")
+RUNS_FORMATS = ("table", "csv", "json")
+EXPORT_FORMATS = ("csv", "json", "markdown")
+COMMANDS = ("train", "run", "eval", "runs", "watch", "plot", "export")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -119,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(commands.add_parser("eval", help="evaluate a checkpoint on the test split"))
     _add_runs(commands.add_parser("runs", help="list runs and their state"))
     _add_watch(commands.add_parser("watch", help="watch and control a run from anywhere"))
+    _add_plot(commands.add_parser("plot", help="write a run's history and confusion-matrix "
+                                  "PNGs"))
+    _add_export(commands.add_parser("export", help="a run's results as TensorBoard files or "
+                                    "a CSV, JSON or Markdown table"))
     return parser
 
 
@@ -179,8 +185,39 @@ def _add_eval(p: argparse.ArgumentParser) -> None:
 
 
 def _add_runs(p: argparse.ArgumentParser) -> None:
-    p.description = "List runs: name, state, epochs, best metric, start time."
+    p.description = ("List runs: name, state, epochs, best metric, start time; as CSV or "
+                     "JSON with each run's test metrics and duration too.")
     p.add_argument("--root", default="runs", help="folder holding the runs (default runs)")
+    p.add_argument("--format", choices=RUNS_FORMATS, default="table",
+                   help="table (aligned, for people; the default), csv or json")
+    _add_debug(p)
+
+
+def _add_plot(p: argparse.ArgumentParser) -> None:
+    p.description = ("Draw a run as PNG files: history.png (loss and accuracy per epoch, "
+                     "train and validation, the best epoch and LR changes marked) and "
+                     "confusion_matrix.png (the test split's, annotated). Needs "
+                     "trainui[plots] (matplotlib).")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the run's directory")
+    p.add_argument("--output", metavar="DIR",
+                   help="folder for the PNG files (default: the run directory)")
+    _add_debug(p)
+
+
+def _add_export(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Export runs: --tensorboard writes TensorBoard event files from a run's history "
+        "and events (any trainui run, trained with --tensorboard or not); --format prints "
+        "final metrics and per-class scores as csv, json or markdown (the default when "
+        "--tensorboard is not given).")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories")
+    p.add_argument("--tensorboard", nargs="?", const="", metavar="DIR",
+                   help="write TensorBoard files to DIR (default RUN_DIR/tensorboard; with "
+                   "several runs, DIR/RUN_NAME)")
+    p.add_argument("--format", choices=EXPORT_FORMATS,
+                   help="print the runs' results as csv, json or markdown")
+    p.add_argument("--output", metavar="FILE",
+                   help="write the --format table to FILE instead of printing it")
     _add_debug(p)
 
 

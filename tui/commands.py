@@ -15,7 +15,7 @@ from trainui.core.outcome import ExitCode
 def run(args: argparse.Namespace) -> int:
     """Dispatch to the command's function; return the exit status."""
     handlers = {"train": train, "run": run_command, "eval": evaluate, "runs": runs,
-                "watch": watch}
+                "watch": watch, "plot": plot, "export": export}
     return int(handlers[args.command or "train"](args))
 
 
@@ -178,10 +178,75 @@ def runs(args: argparse.Namespace) -> int:
     found, unreadable = scan_runs(args.root)
     for folder in unreadable:
         print(f"trainui: note: skipped {folder}: permission denied", file=sys.stderr)
+    if args.format != "table":
+        from trainui.core.result_tables import runs_table
+
+        print(runs_table([_results_or_note(path) for path in found], args.format), end="")
+        return ExitCode.OK
     if not found:
         print(f"no runs in {args.root}")
         return ExitCode.OK
     print(format_runs([list_run(path) for path in found]))
+    return ExitCode.OK
+
+
+def _results_or_note(run_dir: Path) -> Any:
+    """A run's results for a listing, or (a run whose files cannot be read) None, noted."""
+    from trainui.core.errors import TrainuiError
+    from trainui.core.run_results import load_results
+
+    try:
+        return load_results(run_dir, "list")
+    except TrainuiError as exc:
+        print(f"trainui: note: skipped {run_dir}: {exc}", file=sys.stderr)
+        return None
+
+
+def plot(args: argparse.Namespace) -> int:
+    """`trainui plot RUN_DIR`: history.png and confusion_matrix.png."""
+    from trainui.core.extras import require
+
+    require("matplotlib", "trainui plot")
+    from trainui.core.plots import write_plots
+    from trainui.core.run_results import load_results
+
+    results = load_results(args.run_dir, "plot")
+    output = Path(args.output) if args.output else None
+    for path in write_plots(results, output):
+        print(path)
+    return ExitCode.OK
+
+
+def export(args: argparse.Namespace) -> int:
+    """`trainui export RUN_DIR... [--tensorboard [DIR]] [--format FORMAT]`."""
+    from trainui.core.run_results import load_results
+
+    if args.tensorboard is not None:
+        from trainui.core.extras import require
+
+        require("tensorboard", "--tensorboard")
+    results = [load_results(path, "export") for path in args.run_dirs]
+    if args.tensorboard is not None:
+        from trainui.core.tensorboard import export_tensorboard
+
+        several = len(results) > 1
+        for run in results:
+            target = (Path(args.tensorboard) / run.name if several and args.tensorboard
+                      else Path(args.tensorboard) if args.tensorboard else None)
+            print(export_tensorboard(run, target))
+    if args.format is None and args.tensorboard is not None:
+        return ExitCode.OK
+    from trainui.core.result_tables import export_table
+
+    text = export_table(results, args.format or "markdown")
+    if args.output:
+        from trainui.core.files import FileWriter, check_writable
+
+        output = Path(args.output)
+        check_writable(output)
+        FileWriter(output.parent).write_text(output.name, text)
+    else:
+        print(text, end="")
     return ExitCode.OK
 
 
