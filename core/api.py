@@ -580,9 +580,12 @@ class Run:
         self._end_pause()
 
     def _end_pause(self) -> None:
-        if self._paused_since is not None and not self._stop_now:
-            self._bus.emit(Resumed(epoch=self.epoch + 1, global_step=self.global_step,
-                                   paused_seconds=time.monotonic() - self._paused_since))
+        if self._paused_since is not None:
+            paused_for = time.monotonic() - self._paused_since
+            self._epoch_started += paused_for  # paused time is not the epoch's training time
+            if not self._stop_now:
+                self._bus.emit(Resumed(epoch=self.epoch + 1, global_step=self.global_step,
+                                       paused_seconds=paused_for))
         self._paused_since = None
 
     def _save_now(self) -> None:

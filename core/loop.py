@@ -84,6 +84,8 @@ class Loop:
     last_metrics: dict[str, float] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     """Wall-clock start of this session of the run."""
+    paused_in_epoch: float = 0.0
+    """Seconds the running epoch has spent paused: left out of its time and throughput."""
     elapsed_before: float = 0.0
     """Seconds the run trained in earlier sessions (a resumed run)."""
 
@@ -200,18 +202,19 @@ def run_epoch(loop: Loop, train_loader: Iterable[Any], val_loader: Iterable[Any]
     """Train one epoch, validate, record history, run the epoch-end hooks."""
     loop.call("on_epoch_start")
     started = time.perf_counter()
+    loop.paused_in_epoch = 0.0
     lr = loop.lr
     running = train_one_epoch(loop, train_loader)
     if loop.stop_cause is not None:
         return  # stopped mid-epoch: the partial epoch is not recorded
-    train_time = time.perf_counter() - started
+    train_time = time.perf_counter() - started - loop.paused_in_epoch
     val_loss, val_acc = validate(loop.forward_model, val_loader, loop.criterion, loop.device,
                                  loop.precision)
     loop.epoch += 1
     metrics = {
         "epoch": loop.epoch, "train_loss": running.mean_loss, "train_acc": running.accuracy,
         "val_loss": val_loss, "val_acc": val_acc, "lr": lr,
-        "epoch_time": time.perf_counter() - started,
+        "epoch_time": time.perf_counter() - started - loop.paused_in_epoch,
         "samples_per_second": running.count / train_time if train_time > 0 else 0.0,
     }
     loop.last_metrics = metrics
@@ -277,7 +280,7 @@ def report_progress(loop: Loop, running: RunningMetrics, step: int, started: flo
         return False
     for offset, value in enumerate(losses):
         loop.history.step_loss.append(first_step + offset, value)
-    elapsed = time.perf_counter() - started
+    elapsed = time.perf_counter() - started - loop.paused_in_epoch
     loop.emit(Progress(
         epoch=loop.epoch + 1, epochs=loop.epochs, step=step, steps_per_epoch=loop.steps_per_epoch,
         global_step=loop.global_step, train_loss=running.mean_loss,
@@ -309,9 +312,11 @@ def handle_requests(loop: Loop, running: RunningMetrics, started: float) -> bool
                                                                started):
                 loop.call("on_save_requested")
             control.wait_while_paused()
+        paused_for = time.monotonic() - paused_at
+        loop.paused_in_epoch += paused_for
         if control.stop_mode != STOP_NOW:
             loop.emit(Resumed(epoch=loop.epoch + 1, global_step=loop.global_step,
-                              paused_seconds=time.monotonic() - paused_at))
+                              paused_seconds=paused_for))
         _announce_stop(loop)
     if control.stop_mode == STOP_NOW and loop.stop_cause is None:
         loop.stop(StopCause.USER, f"stopped by request at step {loop.global_step} "

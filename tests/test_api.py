@@ -349,6 +349,22 @@ def test_a_script_run_is_not_resumed_by_trainui_train(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_paused_time_is_not_in_the_epoch_time(tmp_path: Path) -> None:
+    """A script's epoch paused for 1 s records its time and samples/s without the pause."""
+    run = trainui.init(run_dir=tmp_path / "run", epochs=1, batch_size=10,
+                       handle_signals=False)
+    run.log({"loss": 1.0})
+    run.control.pause()
+    threading.Timer(1.0, run.control.resume).start()
+    run.log({"loss": 0.5})  # waits out the pause
+    run.end_epoch({"val_loss": 0.5})
+    run.finish()
+    events = events_of(tmp_path / "run")
+    assert of(events, Resumed)[0].paused_seconds >= 0.9
+    epoch = of(events, EpochEnded)[0]
+    assert epoch.epoch_time < 0.5 and epoch.samples_per_second > 20 / 0.5
+
+
 def test_a_paused_run_blocks_log_until_resumed(tmp_path: Path) -> None:
     run = trainui.init(run_dir=tmp_path / "run", epochs=1, handle_signals=False)
     run.control.pause()

@@ -99,8 +99,9 @@ def test_non_finite_loss_stops_with_a_reason() -> None:
 class PauseAfterFirstProgress:
     """A sink that pauses at the first Progress, checks steps stay put, then resumes."""
 
-    def __init__(self, control: Control) -> None:
+    def __init__(self, control: Control, seconds: float = 0.3) -> None:
         self.control = control
+        self.seconds = seconds
         self.paused_at: int | None = None
         self.steps_while_paused: list[int] = []
         self.done = False
@@ -109,7 +110,7 @@ class PauseAfterFirstProgress:
         if isinstance(event, Progress) and not self.done:
             self.done = True
             self.control.pause()
-            threading.Timer(0.3, self.control.resume).start()
+            threading.Timer(self.seconds, self.control.resume).start()
         if isinstance(event, Paused):
             self.paused_at = event.global_step
         if isinstance(event, Progress) and self.paused_at is not None:
@@ -127,6 +128,26 @@ def test_pause_holds_steps_and_resume_continues() -> None:
     assert resumed[0].global_step == paused[0].global_step  # no step ran while paused
     assert resumed[0].paused_seconds >= 0.25
     assert len(history) == 1
+
+
+@pytest.mark.slow
+def test_paused_time_is_not_training_time() -> None:
+    """An epoch paused for 2 s records its time and samples/s without the pause, in the
+    history (history.csv's rows) and in EpochEnded."""
+    control = Control()
+    watcher = PauseAfterFirstProgress(control, seconds=2.0)
+    _, history, recorder = train(epochs=1, control=control, sinks=[watcher],
+                                 progress_interval=0.0)
+    paused = recorder.of(Resumed)[0].paused_seconds
+    assert paused >= 1.5  # resumed 2 s after the request; paused a step after it
+    # From the first step's progress to the epoch's end, less the pause (the first step
+    # and a margin for a loaded machine on top).
+    wall = recorder.of(EpochEnded)[0].time - recorder.of(Progress)[0].time
+    unpaused = wall - paused + 0.5
+    assert history["epoch_time"][0] <= unpaused
+    assert recorder.of(EpochEnded)[0].epoch_time == history["epoch_time"][0]
+    train_samples = len(digits().train)
+    assert history["samples_per_second"][0] >= train_samples / unpaused
 
 
 def test_stop_now_ends_mid_epoch() -> None:
