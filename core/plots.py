@@ -56,7 +56,7 @@ def write_plots(results: RunResults, output: Path | None = None) -> list[Path]:
         images[MATRIX_PNG] = png_bytes(figure)
     paths = _write(folder, images)
     if matrix is None:
-        print(f"trainui: note: {results.run_dir} has no test evaluation yet: "
+        print(f"trainui: note: {results.run_dir} has no test evaluation: "
               f"{MATRIX_PNG} not written", file=sys.stderr)
     return paths
 

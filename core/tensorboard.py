@@ -6,8 +6,10 @@ Both ways write the same scalars with the same tags and steps, from the same sou
   `Loss/val`, `Accuracy/train`, `Accuracy/val`, `LR`, and `Metrics/NAME` for every other
   column a run logs (the values of history.csv's row);
 - per step, at step = the global step: `Loss/train_step`, the step losses the run's
-  events.jsonl carries (read at the throttle points: no extra device syncs), and
-  `Step/NAME` for other step metrics a run of your own code logs;
+  events.jsonl carries (read at the throttle points: no extra device syncs; every step's
+  own while a half-second progress line holds at most 16, else means of neighbouring
+  steps), and `Step/NAME` for other step metrics a run of your own code logs (their mean
+  since the previous progress line);
 - at the end, at step = the last epoch: `Test/accuracy`, `Test/precision`, `Test/recall`,
   `Test/f1` (weighted), the per-class scores and the confusion matrix as a Markdown table
   (`Test/results`) and, with matplotlib installed, as an image (`Test/confusion_matrix`);
@@ -20,10 +22,12 @@ cannot be rebuilt from a run's files, so an export has none.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +36,7 @@ from .errors import TrainuiError, one_line
 from .event_file import EVENT_LOG, read_events
 from .events import EpochEnded, Event, Finished, Progress, RunStarted
 from .extras import available
+from .files import FileWriter
 from .history import EPOCH_KEYS
 
 if TYPE_CHECKING:
@@ -231,15 +236,68 @@ class TensorBoardSink(Callback):
             self.log = None
 
 
+EXPORT_MARKER = ".trainui-export"
+"""In a folder `trainui export --tensorboard` wrote: a later export may replace its files
+(a run exported while it trained, exported again once it ended)."""
+
+
+def export_folders(runs: Sequence[RunResults], target: Path | None) -> list[Path]:
+    """Where each run's export goes: `target` for one run, `target/RUN_NAME` for several,
+    else RUN_DIR/tensorboard. Every folder is checked before anything is written, so a
+    refused one leaves no half-done export behind."""
+    if target is None:
+        folders = [run.run_dir / TENSORBOARD_DIR for run in runs]
+    elif len(runs) == 1:
+        folders = [target]
+    else:
+        folders = [target / run.name for run in runs]
+    seen: dict[Path, RunResults] = {}
+    for run, folder in zip(runs, folders, strict=True):
+        key = folder.resolve()
+        if key in seen:
+            raise TrainuiError(f"{seen[key].run_dir} and {run.run_dir} would both be "
+                               f"exported to {folder}: export them one at a time")
+        seen[key] = run
+    made: list[Path] = []
+    try:
+        for run, folder in zip(runs, folders, strict=True):
+            if not folder.exists():
+                made.append(folder)
+            check_export_folder(folder, run)
+    except TrainuiError:
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # made by the check, still empty
+        raise
+    return folders
+
+
+def check_export_folder(folder: Path, run: RunResults) -> None:
+    """TrainuiError unless `folder` can take the run's export: a folder trainui's live
+    writer filled is refused, one that cannot be written too."""
+    if _has_event_files(folder) and not (folder / EXPORT_MARKER).exists():
+        raise TrainuiError(f"{folder} holds TensorBoard files already (written live by "
+                           f"--tensorboard, or by another program); export to another "
+                           f"folder: trainui export {run.run_dir} --tensorboard DIR")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass  # TensorBoard's own writer thread would fail later, and loudly
+    except OSError as exc:
+        raise TrainuiError(f"cannot write TensorBoard files to {folder}: "
+                           f"{exc.strerror or exc}") from None
+
+
 def export_tensorboard(results: RunResults, target: Path | None = None) -> Path:
     """Write a run's TensorBoard files from its history and events.jsonl into `target`
-    (default RUN_DIR/tensorboard); return the folder. A folder that holds TensorBoard
-    files already is refused: the two would be drawn on top of each other."""
+    (default RUN_DIR/tensorboard); return the folder. The files of an earlier export there
+    are replaced; a folder with other TensorBoard files is refused (the two would be drawn
+    on top of each other)."""
     folder = target if target is not None else results.run_dir / TENSORBOARD_DIR
-    if _has_event_files(folder):
-        raise TrainuiError(f"{folder} holds TensorBoard files already (a run trained with "
-                           "--tensorboard writes its own); export to another folder: "
-                           f"trainui export {results.run_dir} --tensorboard DIR")
+    check_export_folder(folder, results)
+    for old in folder.glob("events.out.tfevents*"):
+        old.unlink()
+    FileWriter(folder).write_text(EXPORT_MARKER, f"{results.run_dir.resolve()}\n")
     log = TensorBoardLog(folder)
     try:
         log.config(results.config)

@@ -319,8 +319,8 @@ def test_a_run_without_test_evaluation_gets_history_only(
     run = results(tmp_path, rows(2), matrix=False)
     run.state = RunState.RUNNING
     assert write_plots(run) == [run.run_dir / "history.png"]
-    assert capsys.readouterr().err == (f"trainui: note: {run.run_dir} has no test evaluation "
-                                       "yet: confusion_matrix.png not written\n")
+    assert capsys.readouterr().err == (f"trainui: note: {run.run_dir} has no test evaluation"
+                                       ": confusion_matrix.png not written\n")
 
 
 def test_a_run_without_a_finished_epoch_is_an_error(tmp_path: Path) -> None:

@@ -139,6 +139,29 @@ def test_export_of_a_run_trained_without_the_flag(runs: dict[str, Path],
 
 
 @pytest.mark.slow
+def test_export_again_replaces_its_files_and_checks_every_folder_first(
+        runs: dict[str, Path], trainui_cli: RunTrainui, tmp_path: Path) -> None:
+    """Exporting again (a run exported while it trained) replaces the earlier export;
+    two runs that would share a folder are refused before anything is written."""
+    target = tmp_path / "tb"
+    for _ in range(2):
+        result = trainui_cli(["export", runs["plain"], runs["live"], "--tensorboard", target])
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == [str(target / "plain"), str(target / "live")]
+    assert len(list((target / "plain").glob("events.out.tfevents*"))) == 1
+    assert scalars(target / "live") == scalars(runs["live"] / "tensorboard")
+    twice = trainui_cli(["export", runs["plain"], runs["plain"], "--tensorboard",
+                         tmp_path / "twice"])
+    assert twice.returncode == 2 and "export them one at a time" in twice.stderr
+    assert not (tmp_path / "twice").exists()
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    refused = trainui_cli(["export", runs["plain"], "--tensorboard", blocked / "tb"])
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "cannot write TensorBoard files" in refused.stderr
+
+
+@pytest.mark.slow
 def test_plots_written_when_the_run_ends(runs: dict[str, Path]) -> None:
     """`--plots`: history.png and confusion_matrix.png in the run directory, as PNGs."""
     from PIL import Image
