@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import os
 import sys
+import textwrap
 import typing
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -20,7 +21,19 @@ from trainui.tui.redraw import MAX_REFRESH_RATE, REFRESH_RATE
 
 RUNS_FORMATS = ("table", "csv", "json")
 EXPORT_FORMATS = ("csv", "json", "markdown")
-COMMANDS = ("train", "run", "eval", "runs", "watch", "plot", "export")
+COMMANDS = ("train", "run", "eval", "runs", "watch", "control", "plot", "export")
+CONTROL_ACTIONS = {
+    "pause": "pause at the next step boundary (acknowledged: paused)",
+    "resume": "resume a paused run (acknowledged: resumed)",
+    "save": "save a checkpoint now, paused or not (acknowledged: its file is written; "
+            "the path is printed)",
+    "stop": "save, then stop at the next step boundary and finish the run (evaluate, write "
+            "its results) as Ctrl+C does (acknowledged: the stop is taken)",
+    "stop-after-epoch": "finish the current epoch, then finish the run (acknowledged: the "
+                        "stop is taken)",
+}
+"""`trainui control` actions and their help; core/control_client.py ACTIONS does them."""
+CONTROL_TIMEOUT_S = 30.0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -121,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(commands.add_parser("eval", help="evaluate a checkpoint on the test split"))
     _add_runs(commands.add_parser("runs", help="list runs and their state"))
     _add_watch(commands.add_parser("watch", help="watch and control a run from anywhere"))
+    _add_control(commands.add_parser(
+        "control", help="pause, resume, save or stop a live run; wait for its answer",
+        formatter_class=argparse.RawDescriptionHelpFormatter))
     _add_plot(commands.add_parser("plot", help="write a run's history and confusion-matrix "
                                   "PNGs"))
     _add_export(commands.add_parser("export", help="a run's results as TensorBoard files or "
@@ -231,6 +247,46 @@ def _add_watch(p: argparse.ArgumentParser) -> None:
                    help="the run's directory (default: the most recent run under --root)")
     p.add_argument("--root", default="runs", help="folder holding the runs (default runs)")
     _add_view(p)
+    _add_debug(p)
+
+
+def seconds(text: str) -> float:
+    """argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
+def _add_control(p: argparse.ArgumentParser) -> None:
+    p.description = textwrap.fill(
+        "Send one request to the process training RUN_DIR (`trainui train`, `trainui run`, "
+        "a script calling trainui.init) and wait until it acknowledges it in the run's "
+        "events; then print one line saying so.", 78)
+    actions = "\n".join(textwrap.fill(text, 78, initial_indent=f"  {name:<17} ",
+                                       subsequent_indent=" " * 20)
+                         for name, text in CONTROL_ACTIONS.items())
+    p.epilog = (
+        f"actions:\n{actions}\n\n"
+        "A pause of a paused run, a resume of a running one or a stop of a run already\n"
+        "stopping succeeds at once and says so. A stop does not wait for the run to end\n"
+        "(`trainui watch RUN_DIR` follows it); stop-after-epoch leaves a paused run\n"
+        "paused until it is resumed.\n\n"
+        "exit status:\n"
+        "  0    the trainer acknowledged the request (or the run already was as asked)\n"
+        "  1    the run is not training (finished, stopped, failed, interrupted), or its\n"
+        "       trainer did not acknowledge within --timeout, or ended first\n"
+        "  2    bad input: not a trainui run directory, an unknown action, a bad --timeout\n"
+        "  130  interrupted (Ctrl+C) while waiting; the request may still be taken")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the run's directory")
+    p.add_argument("action", metavar="ACTION", choices=list(CONTROL_ACTIONS),
+                   help=f"one of: {', '.join(CONTROL_ACTIONS)}")
+    p.add_argument("--timeout", type=seconds, default=CONTROL_TIMEOUT_S, metavar="SECONDS",
+                   help=f"how long to wait for the acknowledgment (default "
+                   f"{CONTROL_TIMEOUT_S:g})")
     _add_debug(p)
 
 

@@ -15,7 +15,7 @@ from trainui.core.outcome import ExitCode
 def run(args: argparse.Namespace) -> int:
     """Dispatch to the command's function; return the exit status."""
     handlers = {"train": train, "run": run_command, "eval": evaluate, "runs": runs,
-                "watch": watch, "plot": plot, "export": export}
+                "watch": watch, "control": control, "plot": plot, "export": export}
     return int(handlers[args.command or "train"](args))
 
 
@@ -227,14 +227,12 @@ def export(args: argparse.Namespace) -> int:
         require("tensorboard", "--tensorboard")
     results = [load_results(path, "export") for path in args.run_dirs]
     if args.tensorboard is not None:
-        from trainui.core.tensorboard import export_tensorboard
+        from trainui.core.tensorboard import export_folders, export_tensorboard
 
-        several = len(results) > 1
-        for run in results:
-            target = (Path(args.tensorboard) / run.name if several and args.tensorboard
-                      else Path(args.tensorboard) if args.tensorboard else None)
-            print(export_tensorboard(run, target))
-    if args.format is None and args.tensorboard is not None:
+        folders = export_folders(results, Path(args.tensorboard) if args.tensorboard else None)
+        for run, folder in zip(results, folders, strict=True):  # every folder checked first
+            print(export_tensorboard(run, folder))
+    if args.format is None and args.tensorboard is not None and not args.output:
         return ExitCode.OK
     from trainui.core.result_tables import export_table
 
@@ -272,3 +270,17 @@ def resolve_run_dir(run_dir: str | None, root: str) -> Path:
     path = Path(run_dir)
     check_run_dir(path, "watch")
     return path
+
+
+def control(args: argparse.Namespace) -> int:
+    """`trainui control RUN_DIR ACTION`: one request to a live run, acknowledged or not."""
+    from trainui.core.control_client import ControlFailed, control_run
+    from trainui.core.errors import one_line
+
+    try:
+        line = control_run(Path(args.run_dir), args.action, timeout=args.timeout)
+    except ControlFailed as exc:
+        print(f"trainui: error: {one_line(str(exc), 1000)}", file=sys.stderr)
+        return ExitCode.FAILED
+    print(line, flush=True)
+    return ExitCode.OK
