@@ -28,10 +28,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .control import STOP_AFTER_EPOCH, STOP_NOW, Control
+from .control import (
+    STOP_AFTER_EPOCH,
+    STOP_NOW,
+    Control,
+    change_learning_rates,
+    rescale_schedule,
+)
 from .control_channel import ControlChannel
 from .errors import TrainuiError, one_line
 from .events import (
+    USER_LR_CHANGE,
     CheckpointSaved,
     EarlyStoppingUpdated,
     EpochEnded,
@@ -39,6 +46,7 @@ from .events import (
     EventBus,
     Failed,
     Finished,
+    LRChanged,
     Paused,
     Progress,
     Resumed,
@@ -97,6 +105,8 @@ def init(
     handle_signals: bool = True,
     console: bool | None = None,
     steerable: bool = True,
+    optimizer: Any = None,
+    scheduler: Any = None,
 ) -> Run:
     """Start a run of your own training code and return it (a context manager too).
 
@@ -110,6 +120,9 @@ def init(
     `run.saved(path)`. With `handle_signals`, the first Ctrl+C or SIGTERM asks the run to
     save and stop (`run.stop_requested`); a second Ctrl+C raises KeyboardInterrupt.
     `steerable=False` opens no control channel (views can watch, not pause or stop it).
+    Given your `optimizer` (and LR `scheduler`, if any), a learning rate set from outside
+    (`trainui control RUN set-lr VALUE`) is applied to it at the next `log`, the schedule
+    rescaled to go on from it; without it, such a request is left unanswered.
     """
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int)
                                or epochs < 0):
@@ -129,6 +142,7 @@ def init(
               steps_per_epoch=steps_per_epoch or 0, model=model, dataset=dataset,
               batch_size=batch_size, class_names=class_names, save=save,
               progress_interval=progress_interval, console=console, steerable=steerable)
+    run.optimizer, run.scheduler = optimizer, scheduler
     if prepared is not None:
         os.environ.pop(RUN_DIR_ENV, None)  # one run per prepared directory
     elif not console:
@@ -191,6 +205,10 @@ class Run:
         self._epoch_lr: float | None = None
         """The LR the epoch started with (as the built-in loop reports an epoch's LR)."""
         self._save_pending = False
+        self.optimizer: Any = None
+        """The optimizer a learning rate set from outside goes to (None: not taken)."""
+        self.scheduler: Any = None
+        """Its LR scheduler, rescaled to go on from such a change."""
         self.leave_pause_to_save = False
         """While paused, a save request returns from `log` (the pause goes on at the next
         call): for hosts that can save only once their hook has returned, such as the
@@ -552,6 +570,20 @@ class Run:
                                          global_step=self.global_step, source=source))
         if control.take_save_request():
             self._save_pending = True
+        request = control.take_lr_request()
+        if request is not None and self.optimizer is not None:
+            self._change_lr(*request)
+
+    def _change_lr(self, mode: str, value: float) -> None:
+        """Apply a learning rate set from outside to the optimizer (and its schedule)."""
+        groups = self.optimizer.param_groups
+        old = float(groups[0]["lr"])
+        ratios = change_learning_rates(groups, mode, value)
+        if self.scheduler is not None:
+            rescale_schedule(self.scheduler, groups, ratios)
+        self._lr = float(groups[0]["lr"])
+        self._bus.emit(LRChanged(epoch=self.epoch, global_step=self.global_step, old_lr=old,
+                                 new_lr=self._lr, scheduler=USER_LR_CHANGE))
 
     def _handle_requests(self) -> None:
         """At a step boundary: take requests, save if we can, wait while paused."""

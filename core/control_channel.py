@@ -26,12 +26,16 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from .control import STOP_AFTER_EPOCH, STOP_NOW, Control
+from .control import LR_SCALE, LR_SET, STOP_AFTER_EPOCH, STOP_NOW, Control, check_lr_request
 from .errors import TrainuiError
 from .events import Event, Paused, Resumed, RunStarted
 
 CHANNEL = "control"
 REQUESTS = ("pause", "resume", "toggle_pause", "save", "stop_epoch", "stop_now")
+VALUE_REQUESTS = {"set_lr": LR_SET, "scale_lr": LR_SCALE}
+"""Requests that carry a number: `set_lr 0.0001\n` (the word, a space, the value)."""
+MAX_VALUE_BYTES = 24
+"""A value is at most this long (`repr` of any float fits)."""
 READ_SIZE = 1 << 16
 """Bytes read at once: a pipe's whole default capacity, so a flood costs few reads."""
 SEND_PATIENCE_S = 1.0
@@ -40,14 +44,25 @@ SEND_PATIENCE_S = 1.0
 # A request is a known word right before a newline; the alternatives go longest first, and
 # the leftmost match wins, so `toggle_pause` is never read as `pause`. One match also takes
 # the lines that repeat it (blank lines between them allowed): a flood of one request is
-# one match, not millions.
+# one match, not millions. A value request is its word, a space and a number of bounded
+# length right before the newline.
 _WORDS = "|".join(sorted(REQUESTS, key=len, reverse=True)).encode("ascii")
-_REQUEST = re.compile(b"(" + _WORDS + b")\n(?:\n*\\1\n)*")
-_LONGEST = max(map(len, REQUESTS))
+_VALUE_WORDS = "|".join(sorted(VALUE_REQUESTS, key=len, reverse=True)).encode("ascii")
+_REQUEST = re.compile(b"(" + _WORDS + b")\n(?:\n*\\1\n)*|(" + _VALUE_WORDS
+                      + b") ([0-9.][0-9eE.+-]{0,%d})\n" % (MAX_VALUE_BYTES - 1))
+_LONGEST = max(max(map(len, REQUESTS)), max(map(len, VALUE_REQUESTS)) + 1 + MAX_VALUE_BYTES)
 
 
 def apply_request(control: Control, request: str) -> bool:
-    """Apply one request word to `control`; False for unknown words."""
+    """Apply one request (a word, or a word and its value) to `control`; False for one it
+    does not know or whose value it cannot use."""
+    word, _, value = request.partition(" ")
+    if word in VALUE_REQUESTS:
+        try:
+            control.request_lr(float(value), VALUE_REQUESTS[word])
+        except ValueError:
+            return False  # not a number, or not a usable one: nothing changes
+        return True
     actions = {
         "pause": control.pause,
         "resume": control.resume,
@@ -123,7 +138,9 @@ class RequestReader:
         requests: list[str] = []
         for match in _REQUEST.finditer(data, 0, end):
             word = match[1]
-            if word != b"toggle_pause" or match[0].count(word) % 2:
+            if word is None:
+                requests.append(f"{match[2].decode('ascii')} {match[3].decode('ascii')}")
+            elif word != b"toggle_pause" or match[0].count(word) % 2:
                 requests.append(word.decode("ascii"))
         return requests
 
@@ -156,10 +173,15 @@ def _remove_stale(path: Path) -> None:
         pass
 
 
-def send_request(run_dir: str | os.PathLike[str], request: str) -> None:
-    """Send one request to the process training in `run_dir`, or raise TrainuiError."""
-    if request not in REQUESTS:
-        raise TrainuiError(f"unknown request {request!r} (choose from {', '.join(REQUESTS)})")
+def send_request(run_dir: str | os.PathLike[str], request: str,
+                 value: float | None = None) -> None:
+    """Send one request (with its value, for VALUE_REQUESTS) to the process training in
+    `run_dir`, or raise TrainuiError."""
+    if value is not None and request in VALUE_REQUESTS:
+        request = f"{request} {float(value)!r}"
+    elif request not in REQUESTS:
+        raise TrainuiError(f"unknown request {request!r} (choose from "
+                           f"{', '.join([*REQUESTS, *VALUE_REQUESTS])})")
     path = Path(run_dir) / CHANNEL
     try:
         info = path.lstat()
@@ -245,6 +267,12 @@ class RemoteControl:
     def request_save(self) -> None:
         """Ask for a checkpoint now."""
         self._send("save")
+
+    def request_lr(self, value: float, mode: str = LR_SET) -> None:
+        """Ask the trainer to set the learning rate to `value`, or multiply it by `value`
+        (LR_SCALE); a value no trainer would take is a ValueError here already."""
+        check_lr_request(mode, value)
+        send_request(self.run_dir, "set_lr" if mode == LR_SET else "scale_lr", value)
 
     def request_stop(self, mode: str = STOP_AFTER_EPOCH, source: str = "watcher") -> None:
         """Ask the trainer to stop after the epoch or now."""

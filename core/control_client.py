@@ -21,11 +21,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .control import STOP_AFTER_EPOCH, STOP_NOW
+from .control import LR_SCALE, LR_SET, STOP_AFTER_EPOCH, STOP_NOW, check_lr_request
 from .control_channel import CHANNEL, RemoteControl
 from .errors import TrainuiError, one_line
 from .event_file import EVENT_LOG, EventLogReader
-from .events import CheckpointSaved, Event, Failed, Finished, Paused, Resumed, StopRequested
+from .events import (
+    USER_LR_CHANGE,
+    CheckpointSaved,
+    Event,
+    Failed,
+    Finished,
+    LRChanged,
+    Paused,
+    Resumed,
+    StopRequested,
+)
 from .outcome import RunState
 from .run_dir import check_run_dir, is_locked, is_script_run, lock_holder, trainer_stopped
 from .run_summary import RunSummary, load_summary
@@ -69,6 +79,8 @@ class Action:
     send_anyway: bool = False
     """Send the request even then, without waiting (a resume cancels a pause asked for
     and not yet taken)."""
+    takes_value: bool = False
+    """The action needs a VALUE (a learning rate, a factor); the others take none."""
 
 
 def _send_stop(remote: RemoteControl, _value: Any) -> None:
@@ -115,6 +127,15 @@ def _stopping(ctx: Context, event: StopRequested) -> str:
     return line
 
 
+def _user_lr_change(event: Event) -> bool:
+    return isinstance(event, LRChanged) and event.scheduler == USER_LR_CHANGE
+
+
+def _lr_changed(ctx: Context, event: LRChanged) -> str:
+    return (f"learning rate of {ctx.run}: {event.old_lr:.6g} -> {event.new_lr:.6g} at "
+            f"{ctx.at(event.epoch + 1, event.global_step)}")
+
+
 ACTIONS: dict[str, Action] = {action.name: action for action in (
     Action("pause", lambda remote, _: remote.pause(), lambda e: isinstance(e, Paused),
            lambda ctx, e: f"paused {ctx.run} at {ctx.at(e.epoch, e.global_step)}",
@@ -131,6 +152,10 @@ ACTIONS: dict[str, Action] = {action.name: action for action in (
     Action("stop-after-epoch", lambda remote, _: remote.request_stop(STOP_AFTER_EPOCH),
            lambda e: isinstance(e, StopRequested), _stopping,
            already=_already_stopping(None)),
+    Action("set-lr", lambda remote, value: remote.request_lr(value, LR_SET), _user_lr_change,
+           _lr_changed, takes_value=True),
+    Action("scale-lr", lambda remote, value: remote.request_lr(value, LR_SCALE),
+           _user_lr_change, _lr_changed, takes_value=True),
 )}
 """Every action `trainui control` takes (its help text is in tui/cli.py)."""
 
@@ -144,6 +169,15 @@ def control_run(run_dir: Path, name: str, *, timeout: float, value: Any = None,
     training, or its trainer did not acknowledge the request in time.
     """
     action = ACTIONS[name]
+    if action.takes_value and value is None:
+        raise TrainuiError(f"{name} needs a VALUE: trainui control RUN_DIR {name} VALUE")
+    if not action.takes_value and value is not None:
+        raise TrainuiError(f"{name} takes no value, got {value:g}")
+    if action.takes_value:
+        try:
+            check_lr_request(LR_SET if name == "set-lr" else LR_SCALE, value)
+        except ValueError as exc:
+            raise TrainuiError(f"{name}: {exc}") from None
     check_run_dir(run_dir, "control")
     deadline = time.monotonic() + timeout
     alive = is_locked(run_dir)  # before the summary: a run that ends meanwhile is "ended"
@@ -243,6 +277,8 @@ def _timeout_line(action: Action, run_dir: Path, state: RunState, timeout: float
     elif action.name == "save" and is_script_run(run_dir):
         why = ("a script saves on request only with trainui.init(save=...) or by "
                "answering run.save_requested")
+    elif action.takes_value and is_script_run(run_dir):
+        why = "a script takes a new learning rate only with trainui.init(optimizer=...)"
     elif state is RunState.STARTING:
         why = "it is still setting up"
     else:

@@ -109,6 +109,10 @@ class EpochEnded(Event):
     """Every other scalar of the epoch (val_perplexity, bleu...), by name."""
 
 
+USER_LR_CHANGE = "user"
+"""LRChanged.scheduler of a change someone asked for (`trainui control RUN set-lr`, a view)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class LRChanged(Event):
     """The learning rate of the first parameter group changed."""
@@ -119,6 +123,7 @@ class LRChanged(Event):
     old_lr: float
     new_lr: float
     scheduler: str
+    """The scheduler's class name, or USER_LR_CHANGE for a change asked for."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,14 +21,16 @@ from torch import nn
 from .callbacks.base import Callback
 from .callbacks.lr_scheduler import LRScheduling
 from .checkpoint import restore
-from .control import STOP_NOW, Control
+from .control import STOP_NOW, Control, change_learning_rates
 from .evaluation import evaluate
 from .events import (
+    USER_LR_CHANGE,
     EpochEnded,
     EvaluationFinished,
     Event,
     EventBus,
     Finished,
+    LRChanged,
     NonFiniteLoss,
     Paused,
     Progress,
@@ -296,6 +298,7 @@ def handle_requests(loop: Loop, running: RunningMetrics, started: float) -> bool
     """Honour control requests at a step boundary; True means stop now."""
     control = loop.control
     _announce_stop(loop)
+    change_lr(loop)
     if control.take_save_request() and report_progress(loop, running, _step(loop), started):
         loop.call("on_save_requested")
     if control.paused and control.stop_mode != STOP_NOW:
@@ -308,6 +311,7 @@ def handle_requests(loop: Loop, running: RunningMetrics, started: float) -> bool
         control.wait_while_paused()
         while control.paused and control.stop_mode != STOP_NOW:  # woken for a request
             _announce_stop(loop)  # a stop after the epoch is confirmed while paused
+            change_lr(loop)
             if control.take_save_request() and report_progress(loop, running, _step(loop),
                                                                started):
                 loop.call("on_save_requested")
@@ -324,9 +328,24 @@ def handle_requests(loop: Loop, running: RunningMetrics, started: float) -> bool
     return loop.stop_cause is not None
 
 
+def change_lr(loop: Loop) -> None:
+    """Apply a requested learning-rate change to every parameter group (a scheduler then
+    rescales its schedule), and announce it."""
+    request = loop.control.take_lr_request()
+    if request is None:
+        return
+    old = loop.lr
+    ratios = change_learning_rates(loop.optimizer.param_groups, *request)
+    loop.call("on_lr_changed", ratios)
+    loop.emit(LRChanged(epoch=loop.epoch, global_step=loop.global_step, old_lr=old,
+                        new_lr=loop.lr, scheduler=USER_LR_CHANGE))
+
+
 def handle_epoch_boundary(loop: Loop) -> None:
-    """Requests that arrived during the epoch's last steps or validation: save, then stop."""
+    """Requests that arrived during the epoch's last steps or validation: a new learning
+    rate, a save, then a stop."""
     _announce_stop(loop)
+    change_lr(loop)
     if loop.control.take_save_request():
         loop.call("on_save_requested")
     if loop.control.stop_mode is not None:

@@ -13,11 +13,12 @@ import pytest
 
 from trainui.core.control import Control
 from trainui.core.control_channel import (
+    MAX_VALUE_BYTES,
     READ_SIZE,
-    REQUESTS,
     ControlChannel,
     RemoteControl,
     RequestReader,
+    apply_request,
     send_request,
 )
 from trainui.core.errors import TrainuiError
@@ -121,7 +122,7 @@ def test_an_endless_line_is_never_kept() -> None:
     chunk = b"x" * READ_SIZE
     for _ in range(20_000_000 // READ_SIZE):
         assert reader.feed(chunk) == []
-        assert len(reader._tail) <= max(map(len, REQUESTS))
+        assert len(reader._tail) <= len("scale_lr ") + MAX_VALUE_BYTES
     assert reader.feed(b"pause\n") == ["pause"]
 
 
@@ -201,3 +202,34 @@ def test_anything_else_is_refused_and_left_alone(tmp_path: Path, kind: str) -> N
         ControlChannel(tmp_path, Control())
     assert target.read_text() == "keep me\n"
     assert (tmp_path / "control").is_symlink() == (kind == "symbolic link")
+
+
+def test_learning_rate_requests_carry_their_value() -> None:
+    """`set_lr VALUE` and `scale_lr FACTOR` lines, split anywhere, after garbage too; a value
+    that is too long, not a number or not usable changes nothing."""
+    reader = RequestReader()
+    assert reader.feed(b"\nset_lr 0.0001\n\npause\nscale_") == ["set_lr 0.0001", "pause"]
+    assert reader.feed(b"lr 0.5\njunkset_lr 1e-3\nset_lr 1" + b"2" * 40 + b"\n") == [
+        "scale_lr 0.5", "set_lr 1e-3"]
+    control = Control()
+    assert apply_request(control, "set_lr 0.01") and apply_request(control, "scale_lr 0.5")
+    for bad in ("set_lr 1e9", "set_lr 1e-3.5", "scale_lr 0", "set_lr inf"):
+        assert not apply_request(control, bad)
+    assert control.take_lr_request() == ("set", 0.005)
+    assert not control.pending
+
+
+def test_a_learning_rate_sent_through_the_channel_reaches_the_control(tmp_path: Path) -> None:
+    """RemoteControl.request_lr -> FIFO -> the trainer's Control, as (mode, value)."""
+    control = Control()
+    channel = ControlChannel(tmp_path, control)
+    try:
+        RemoteControl(tmp_path).request_lr(3e-4)
+        deadline = time.monotonic() + 5
+        while not control.pending and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert control.take_lr_request() == ("set", 3e-4)
+        with pytest.raises(ValueError):
+            RemoteControl(tmp_path).request_lr(-1.0)
+    finally:
+        channel.close()

@@ -15,12 +15,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 
 from conftest import Processes, run_trainui
 from trainui.core.event_file import EVENT_LOG, read_events
 from trainui.core.events import (
     CheckpointSaved,
+    EpochEnded,
     Event,
+    LRChanged,
     Paused,
     Progress,
     Resumed,
@@ -76,11 +79,12 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def start_trainer(processes: Processes, run_dir: Path, log: Path) -> subprocess.Popen[bytes]:
+def start_trainer(processes: Processes, run_dir: Path, log: Path,
+                  *flags: str) -> subprocess.Popen[bytes]:
     """A headless built-in trainer with epochs to spare, once it trains."""
     with open(log, "wb") as output:
         process = processes.trainui(
-            ["train", "--headless", "--epochs", "200", "--patience", "200",
+            ["train", "--headless", "--epochs", "200", "--patience", "200", *flags,
              "--run-dir", processes.own_run(run_dir)],
             stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT)
     wait_for(lambda: last_step(run_dir) > 0 or process.poll() is not None, "training steps")
@@ -208,3 +212,39 @@ def test_not_a_run_is_bad_input(tmp_path: Path) -> None:
         assert "cannot control" in one_error_line(result)
     bad = control(tmp_path, "pause", "--timeout", "0")
     assert bad.returncode == 2 and "--timeout" in one_error_line(bad)
+
+
+def test_set_lr_reaches_the_trainer_and_survives_resume(tmp_path: Path,
+                                                         processes: Processes) -> None:
+    """set-lr: acknowledged with the old and new LR; the next epochs train with it, the
+    checkpoint holds it, and a resumed run goes on with it; bad values are bad input."""
+    run_dir = tmp_path / "run"
+    trainer = start_trainer(processes, run_dir, tmp_path / "trainer.log", "--scheduler", "none")
+    for bad in (["set-lr"], ["set-lr", "-1"], ["set-lr", "2000"], ["pause", "0.1"]):
+        refused = control(run_dir, *bad)
+        assert refused.returncode == 2, (bad, refused.stderr)
+        one_error_line(refused)
+    changed = control(run_dir, "set-lr", "3e-4")
+    assert changed.returncode == 0, changed.stderr
+    assert changed.stdout.startswith(f"learning rate of {run_dir}: 0.001 -> 0.0003 at epoch ")
+    changes = [e for e in events(run_dir) if isinstance(e, LRChanged)]
+    assert [(e.new_lr, e.scheduler) for e in changes] == [(3e-4, "user")]
+    saved = lambda: [e for e in events(run_dir) if isinstance(e, CheckpointSaved)  # noqa: E731
+                     and e.reason == "last" and e.epoch > changes[0].epoch]
+    wait_for(saved, "a checkpoint after the change")
+    trainer.kill()
+    trainer.wait()
+    last = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert last["optimizer_state_dict"]["param_groups"][0]["lr"] == 3e-4
+    scaled = processes.trainui(["train", "--headless", "--resume", run_dir],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    done = last["epoch"]
+    wait_for(lambda: any(isinstance(e, EpochEnded) and e.epoch > done
+                         for e in events(run_dir)), "an epoch of the resumed run")
+    halved = control(run_dir, "scale-lr", "0.5")
+    assert halved.returncode == 0 and "0.0003 -> 0.00015" in halved.stdout, halved.stderr
+    scaled.kill()
+    scaled.wait()
+    resumed = [e for e in events(run_dir) if isinstance(e, EpochEnded) and e.epoch > done]
+    assert resumed[0].lr == 3e-4

@@ -260,3 +260,42 @@ class TestThrottling:
             app.flush_panels()
             app.flush_panels()
             assert redraws == [1]
+
+
+class TestLearningRate:
+    @async_test
+    async def test_l_asks_for_a_learning_rate_and_sends_it(self, control, held) -> None:  # type: ignore[no-untyped-def]
+        """l opens the prompt; a bad value says why and keeps it open; 1e-4 sets, x0.5
+        scales; escape sends nothing."""
+        from textual.widgets import Input, Static
+
+        from trainui.tui.lr_screen import LearningRateScreen
+
+        app, job = running_app(control, held)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, job)
+            await pilot.press("l")
+            assert isinstance(app.screen, LearningRateScreen)
+            await pilot.press(*"abc", "enter")
+            assert isinstance(app.screen, LearningRateScreen)
+            assert "not a number" in str(app.screen.query_one("#problem", Static).render())
+            app.screen.query_one(Input).value = ""
+            await pilot.press(*"1e-4", "enter")
+            assert not isinstance(app.screen, LearningRateScreen)
+            assert control.take_lr_request() == ("set", 1e-4)
+            await pilot.press("l", "x", "0", ".", "5", "enter")
+            assert control.take_lr_request() == ("scale", 0.5)
+            await pilot.press("l", "escape")
+            assert not isinstance(app.screen, LearningRateScreen)
+            assert control.take_lr_request() is None
+
+
+def test_parse_lr() -> None:
+    """Values set, x/* factors scale, /N divides; anything else is refused with a reason."""
+    from trainui.tui.lr_screen import parse_lr
+
+    assert parse_lr(" 3e-4 ") == ("set", 3e-4)
+    assert parse_lr("x0.5") == parse_lr("*0.5") == parse_lr("/2") == ("scale", 0.5)
+    for bad in ("", "abc", "-1", "0", "x-2", "/0", "1e9", "nan"):
+        with pytest.raises(ValueError):
+            parse_lr(bad)

@@ -21,7 +21,7 @@ from textual.theme import Theme
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer
 
-from trainui.core.control import STOP_AFTER_EPOCH, STOP_NOW, Controller
+from trainui.core.control import LR_SET, STOP_AFTER_EPOCH, STOP_NOW, Controller
 from trainui.core.errors import TrainuiError, one_line
 from trainui.core.events import Event, Failed, Finished, RunStarted, StageStarted
 from trainui.core.outcome import ExitCode, exit_code_of
@@ -36,6 +36,7 @@ from .keys import KEY_ACTIONS, RUN_ACTIONS, bindings
 from .log_panel import EventLog
 from .loss_chart import LossChart
 from .lr_panel import LearningRatePanel
+from .lr_screen import LearningRateScreen, LRChange
 from .messages import (
     JobEnded,
     SummaryRestored,
@@ -349,6 +350,19 @@ class TrainApp(App[None]):
             self.query_one(RunHeader).note_request("stopping")
             self.notify("Finishing after this epoch, then evaluating")
             self.flush_panels()
+
+    def action_set_lr(self) -> None:
+        """Ask for a new learning rate, then send it."""
+        current = self.query_one(LearningRatePanel).current
+        self.push_screen(LearningRateScreen(current), self._lr_answered)
+
+    def _lr_answered(self, change: LRChange | None) -> None:
+        if change is None:
+            return
+        mode, value = change
+        if self._request("lr", lambda: self._control.request_lr(value, mode)):
+            what = f"to {value:.6g}" if mode == LR_SET else f"by a factor of {value:.6g}"
+            self.notify(f"Changing the learning rate {what} at the next step")
 
     def action_next_metric(self) -> None:
         """Chart the next logged metric."""

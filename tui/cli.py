@@ -31,6 +31,10 @@ CONTROL_ACTIONS = {
             "its results) as Ctrl+C does (acknowledged: the stop is taken)",
     "stop-after-epoch": "finish the current epoch, then finish the run (acknowledged: the "
                         "stop is taken)",
+    "set-lr": "set every parameter group's learning rate to VALUE at the next step, paused "
+              "or not; a scheduler goes on from it, its schedule rescaled (acknowledged: "
+              "the change is made)",
+    "scale-lr": "multiply every parameter group's learning rate by VALUE, as set-lr does",
 }
 """`trainui control` actions and their help; core/control_client.py ACTIONS does them."""
 CONTROL_TIMEOUT_S = 30.0
@@ -63,8 +67,8 @@ def _config_type(name: str, kind: type) -> Callable[[str], Any]:
     return parse
 
 
-def rate(text: str) -> float:
-    """argparse type: screen updates per second, a finite number > 0."""
+def positive_number(text: str) -> float:
+    """argparse type: a finite number > 0 (screen updates per second, a learning rate)."""
     try:
         value = float(text)
     except ValueError:
@@ -94,16 +98,64 @@ def add_config_flags(parser: argparse.ArgumentParser, only: Sequence[str] | None
         kind = next(t for t in (typing.get_args(hints[spec.name]) or (hints[spec.name],))
                     if t is not type(None))
         if kind is bool:
-            group.add_argument(flag, action="store_true", help=meta["help"])
+            group.add_argument(flag, action=_GivenTrue, help=meta["help"])
             continue
         default = None if spec.name in overrides else getattr(defaults, spec.name)
         shown = (" (default: the run's)" if spec.name in overrides
                  else "" if default is None else f" (default {default})")
         group.add_argument(
             flag, default=default, help=meta["help"] + shown, metavar=meta["metavar"],
-            choices=meta["choices"],
+            choices=meta["choices"], action=_Given,
             type=None if meta["choices"] or kind is str else _config_type(spec.name, kind),
         )
+
+
+GIVEN = "given_flags"
+"""The namespace attribute listing the config flags given on the command line."""
+
+
+def _note_given(namespace: argparse.Namespace, flag: str) -> None:
+    given = getattr(namespace, GIVEN, ())
+    if flag not in given:
+        setattr(namespace, GIVEN, (*given, flag))
+
+
+class _Given(argparse._StoreAction):
+    """Stores a config flag's value and notes that the flag was given."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        super().__call__(parser, namespace, values, option_string)
+        _note_given(namespace, self.option_strings[0])
+
+
+class _GivenTrue(argparse._StoreTrueAction):
+    """A config switch (`--compile`) that notes it was given."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        super().__call__(parser, namespace, values, option_string)
+        _note_given(namespace, self.option_strings[0])
+
+
+def given_flags(args: argparse.Namespace) -> tuple[str, ...]:
+    """The config flags given on the command line, in order, each once (`--lr`)."""
+    return tuple(getattr(args, GIVEN, ()))
+
+
+def resume_extends(args: argparse.Namespace) -> int | None:
+    """For `train --resume`: the epochs `--epochs` extends the run to, or None. Any other
+    config flag is a TrainuiError: a resumed run keeps its stored config."""
+    from trainui.core.errors import TrainuiError
+
+    given = given_flags(args)
+    refused = [flag for flag in given if flag != "--epochs"]
+    if refused:
+        names = refused[0] if len(refused) == 1 else (
+            f"{', '.join(refused[:-1])} and {refused[-1]}")
+        raise TrainuiError(f"{names} cannot change on --resume (the run keeps its stored "
+                           "config); only --epochs can")
+    return int(args.epochs) if "--epochs" in given else None
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -154,7 +206,7 @@ def _add_view(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
 
     p.add_argument("--theme", default=DEFAULT_THEME, help=f"TUI theme: "
                    f"{', '.join(available_themes())} (default {DEFAULT_THEME})")
-    p.add_argument("--refresh-rate", type=rate, default=REFRESH_RATE, metavar="HZ",
+    p.add_argument("--refresh-rate", type=positive_number, default=REFRESH_RATE, metavar="HZ",
                    help=f"TUI screen updates per second at most (default {REFRESH_RATE:g}, "
                    f"capped at {MAX_REFRESH_RATE:g}); charts and the log at most once a second")
 
@@ -164,7 +216,11 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     add_config_flags(p)
     session = p.add_argument_group("session")
     session.add_argument("--resume", metavar="RUN_DIR",
-                         help="continue RUN_DIR from its last checkpoint, with its stored config")
+                         help="continue RUN_DIR from its last checkpoint, with its stored "
+                         "config; with --epochs N, up to N epochs in all (a finished, stopped "
+                         "or early-stopped run trains on; not a run whose step, cosine or "
+                         "onecycle schedule is fixed by its epochs); other train flags are "
+                         "an error")
     session.add_argument("--detach", action="store_true", help="train in the background; "
                          "print the run directory and how to watch it")
     session.add_argument("--headless", action="store_true", help="plain log lines instead of "
@@ -284,6 +340,8 @@ def _add_control(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="the run's directory")
     p.add_argument("action", metavar="ACTION", choices=list(CONTROL_ACTIONS),
                    help=f"one of: {', '.join(CONTROL_ACTIONS)}")
+    p.add_argument("value", nargs="?", type=positive_number, metavar="VALUE",
+                   help="the learning rate of set-lr, the factor of scale-lr")
     p.add_argument("--timeout", type=seconds, default=CONTROL_TIMEOUT_S, metavar="SECONDS",
                    help=f"how long to wait for the acknowledgment (default "
                    f"{CONTROL_TIMEOUT_S:g})")

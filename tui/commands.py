@@ -20,25 +20,32 @@ def run(args: argparse.Namespace) -> int:
 
 
 def train(args: argparse.Namespace) -> int:
-    """`trainui train`: in the TUI on a terminal, else headless; or in the background."""
+    """`trainui train`: in the TUI on a terminal, else headless; or in the background.
+    `--resume RUN --epochs N` first extends the run to N epochs (checked, then stored)."""
     from trainui.themes import load_theme
-    from trainui.tui.cli import config_from_args
+    from trainui.tui.cli import config_from_args, resume_extends
 
+    extend_to = resume_extends(args) if args.resume else None  # before anything is read
     load_theme(args.theme)  # an unknown theme is an error before anything starts
     config = None if args.resume else config_from_args(args)
+    extend = extend_to is not None
+    if extend:
+        from trainui.core.job import extend_run
+
+        extend_run(Path(args.resume), extend_to)
     from trainui.tui.launch import launch_trainer
 
     if args.detach:
         from trainui.tui.launch import start_detached
 
-        return start_detached(launch_trainer(config, args.resume))
+        return start_detached(launch_trainer(config, args.resume, extend=extend))
     if not args.headless and use_tui():
-        return train_tui(lambda: launch_trainer(config, args.resume), args)
+        return train_tui(lambda: launch_trainer(config, args.resume, extend=extend), args)
     from trainui.core.trainer_process import train_headless
 
     if config is not None:
         return train_headless(config)
-    return train_headless(run_dir=Path(args.resume), resume=True)
+    return train_headless(run_dir=Path(args.resume), resume=True, extend=extend)
 
 
 def use_tui() -> bool:
@@ -278,7 +285,8 @@ def control(args: argparse.Namespace) -> int:
     from trainui.core.errors import one_line
 
     try:
-        line = control_run(Path(args.run_dir), args.action, timeout=args.timeout)
+        line = control_run(Path(args.run_dir), args.action, timeout=args.timeout,
+                           value=args.value)
     except ControlFailed as exc:
         print(f"trainui: error: {one_line(str(exc), 1000)}", file=sys.stderr)
         return ExitCode.FAILED

@@ -31,6 +31,7 @@ KEYS = (
         "pause / resume (within one training step)", display="p"),
     Key("s", "save", "Save", "save a checkpoint now"),
     Key("e", "finish_epoch", "End after epoch", "finish after the current epoch, then evaluate"),
+    Key("l", "set_lr", "LR", "set the learning rate (a value, or x0.5 to scale it)"),
     Key("m", "next_metric", "Metric", "chart the next metric the run logs (if several)"),
     Key("o", "show_output", "Output", "the trainer's own output (output.log)"),
     Key("t", "next_theme", "Theme", "next theme"),
@@ -42,7 +43,8 @@ KEYS = (
 )
 
 
-RUN_ACTIONS = {"toggle_pause": "pause or resume", "save": "save", "finish_epoch": "stop"}
+RUN_ACTIONS = {"toggle_pause": "pause or resume", "save": "save", "finish_epoch": "stop",
+               "set_lr": "change"}
 """Actions on the training itself, and what they do in words."""
 KEY_ACTIONS = {name: key.action for key in KEYS for name in key.keys.split(",")}
 

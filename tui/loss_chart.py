@@ -23,6 +23,8 @@ class LossChart(EventChart):
         self.train_loss = BoundedSeries(capacity=1024)
         self.val_loss = BoundedSeries(capacity=1024)
         self._smoother = Smoother()
+        self.lr_set_at: list[float] = []
+        """Global steps where someone changed the learning rate (`l`, `trainui control`)."""
 
     def add_step_losses(self, pairs: list[list[float]]) -> None:
         """Append [global_step, loss] pairs."""
@@ -47,12 +49,23 @@ class LossChart(EventChart):
     @take.register
     def _(self, event: ev.RunStarted) -> None:
         if event.start_epoch:
-            self.start_session(event.start_epoch * event.steps_per_epoch, [
+            at = event.start_epoch * event.steps_per_epoch
+            self.start_session(at, [
                 self.step_loss, self.smooth_loss, self.train_loss, self.val_loss])
+            self.lr_set_at = [step for step in self.lr_set_at if step <= at]
+
+    @take.register
+    def _(self, event: ev.LRChanged) -> None:
+        if event.scheduler == ev.USER_LR_CHANGE:
+            self.lr_set_at.append(event.global_step)
+            self.mark_dirty()
 
     def restore(self, summary: RunSummary) -> None:
-        """Epoch points and sessions from the replay; every step loss the summary kept."""
-        for event in summary.replay():
+        """Epoch points and sessions from the replay, learning rates set from the log
+        tail; every step loss the summary kept."""
+        for event in sorted([*summary.replay(), *(e for e in summary.log
+                                                   if isinstance(e, ev.LRChanged))],
+                            key=lambda e: e.time):
             self.take(event)
         xs, ys = summary.step_loss.points()
         self.add_step_losses([[x, y] for x, y in zip(xs, ys, strict=True)])
@@ -73,6 +86,8 @@ class LossChart(EventChart):
             if xs:
                 plt.scatter(xs, ys, color=rgb(colors[color]), marker=marker)
         self.plot_sessions(plt, colors)
+        for step in self.lr_set_at:
+            plt.vertical_line(step, color=rgb(colors["lr"]))
 
     def _last_step(self) -> float:
         ends = [series.last[0] for series in (self.step_loss, self.train_loss, self.val_loss)
@@ -87,5 +102,6 @@ class LossChart(EventChart):
             legend_entry("•", "train", colors["train"]),
             legend_entry("x", "val", colors["val"]),
             *self.session_legend(colors),
+            *([legend_entry("│", "LR set", colors["lr"])] if self.lr_set_at else []),
         )
         return "[b]Loss[/]  " + " ".join(entries)

@@ -14,9 +14,10 @@ ANSWERS: dict[str, type[ev.Event]] = {
     "resume": ev.Resumed,
     "save": ev.CheckpointSaved,
     "stop": ev.StopRequested,
+    "lr": ev.LRChanged,
 }
 WORDS = {"pause": "the pause", "resume": "resuming", "save": "the checkpoint",
-         "stop": "the stop"}
+         "stop": "the stop", "lr": "the learning rate"}
 
 
 class PendingRequests:
@@ -36,7 +37,8 @@ class PendingRequests:
         """An event arrived; it may answer a request."""
         for request, answer in ANSWERS.items():
             if isinstance(event, answer) and not (
-                    isinstance(event, ev.CheckpointSaved) and event.reason != "requested"):
+                    isinstance(event, ev.CheckpointSaved) and event.reason != "requested") and not (
+                    isinstance(event, ev.LRChanged) and event.scheduler != ev.USER_LR_CHANGE):
                 self._sent.pop(request, None)
         if isinstance(event, ev.Finished | ev.Failed):
             self._sent.clear()  # the run is over: nothing more will answer

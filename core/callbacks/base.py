@@ -49,6 +49,10 @@ class Callback:
     def on_pause(self, loop: Loop) -> None:
         """The loop is about to wait, paused at a step boundary."""
 
+    def on_lr_changed(self, loop: Loop, ratios: list[float | None]) -> None:
+        """Someone changed the learning rates: each group's new/old (None where the old
+        one was 0); `LRChanged` is emitted next."""
+
     def on_stopping(self, loop: Loop) -> None:
         """The epoch loop is over; `TrainingStopped` is emitted next."""
 

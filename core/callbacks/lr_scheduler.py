@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch.optim import lr_scheduler
 
+from ..control import rescale_schedule
 from ..events import LRChanged
 from .base import Callback
 
@@ -66,6 +67,13 @@ class LRScheduling(Callback):
             else:
                 self.scheduler.step()
         self._report(loop)
+
+    def on_lr_changed(self, loop: Loop, ratios: list[float | None]) -> None:
+        """Rescale the schedule by each group's change: every LR it sets from now on is
+        the one it would have set, times new/old (a plateau schedule lowers the new LR,
+        a cosine, step or one-cycle one follows its shape from it)."""
+        rescale_schedule(self.scheduler, loop.optimizer.param_groups, ratios)
+        self.reported_lr = loop.lr  # the change is the loop's to announce, not a schedule's
 
     def _report(self, loop: Loop) -> None:
         lr = loop.lr
