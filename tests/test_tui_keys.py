@@ -299,3 +299,30 @@ def test_parse_lr() -> None:
     for bad in ("", "abc", "-1", "0", "x-2", "/0", "1e9", "nan"):
         with pytest.raises(ValueError):
             parse_lr(bad)
+
+
+class TestNotify:
+    @pytest.mark.parametrize("notify", [True, False])
+    @async_test
+    async def test_a_run_started_with_notify_rings_when_it_ends(self, notify: bool) -> None:
+        """--notify in the run's config: the view writes the bell and the desktop
+        notification to the terminal as the run ends; without it, nothing."""
+        import dataclasses
+
+        from trainui.tui.app import TrainApp
+        from tui_fixtures import FakeJob, clock_after, finished_events
+
+        events = finished_events()
+        events = [dataclasses.replace(e, config={**e.config, "notify": notify})
+                  if isinstance(e, ev.RunStarted) else e for e in events]
+        job = FakeJob(events)
+        app = TrainApp(job, Control(), clock=clock_after(events))
+        written: list[str] = []
+        app.write_to_terminal = written.append  # type: ignore[method-assign]
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, job, done=True)
+        if notify:
+            assert len(written) == 1 and written[0].startswith("\x07")
+            assert "]9;trainui: " in written[0] and " finished: " in written[0]
+        else:
+            assert written == []

@@ -24,6 +24,7 @@ from textual.widgets import ContentSwitcher, Footer
 from trainui.core.control import LR_SET, STOP_AFTER_EPOCH, STOP_NOW, Controller
 from trainui.core.errors import TrainuiError, one_line
 from trainui.core.events import Event, Failed, Finished, RunStarted, StageStarted
+from trainui.core.notify import ending_of, terminal_bytes
 from trainui.core.outcome import ExitCode, exit_code_of
 
 from .accuracy_chart import AccuracyChart
@@ -126,6 +127,8 @@ class TrainApp(App[None]):
         """The job follows a run another process trains: on SIGTERM or a lost terminal the
         process ends within terminal.EXIT_GRACE_S, whatever state the app is in."""
         self._pending = PendingRequests()
+        self._notify: str | None = None
+        """The run's name when it was started with --notify (rung when it ends)."""
         self.output_log = output_log
         """The trainer's output file (`o` shows it), when the view knows one."""
         for bundled in textual_themes():
@@ -244,9 +247,26 @@ class TrainApp(App[None]):
         self._route(event)
         if isinstance(event, StageStarted | RunStarted) and self.outcome is not None:
             self._reopen_run()
+        if isinstance(event, RunStarted):
+            self._notify = event.run_name if event.config.get("notify") else None
         ending = exit_code_of(event)
         if ending is not None:
             self._end_run(ending, event)
+            self._tell(event)
+
+    def _tell(self, event: Event) -> None:
+        """`--notify`: the run just ended before your eyes: bell and desktop notification."""
+        told = ending_of(event) if self._notify is not None else None
+        if told is not None:
+            title, body = told
+            self.write_to_terminal(terminal_bytes(f"trainui: {self._notify} {title}", body))
+
+    def write_to_terminal(self, text: str) -> None:
+        """Raw bytes for the terminal itself (not the screen), when there is one."""
+        driver = self._driver
+        if driver is not None and not self.is_headless:
+            driver.write(text)
+            driver.flush()
 
     def on_summary_restored(self, message: SummaryRestored) -> None:
         """What happened before the view opened: every panel takes it in."""
