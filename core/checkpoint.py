@@ -148,6 +148,24 @@ def epochs_done(payload: dict[str, Any]) -> int:
     return int(payload.get("epoch") or 0)
 
 
+EARLY_STOPPING_STATE = "EarlyStopping"
+"""The key of the early-stopping callback's state among a checkpoint's `callbacks`."""
+
+
+def train_on(payload: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint of a run early stopping ended, made to train on (the run was extended):
+    the stop forgotten and early stopping's wait counter back at 0, so it gets its patience
+    afresh; its best value and epoch are kept. Any other checkpoint is returned as it is."""
+    if not payload.get("stop_cause"):
+        return payload
+    callbacks = dict(payload.get("callbacks") or {})
+    state = callbacks.get(EARLY_STOPPING_STATE)
+    if isinstance(state, dict):
+        callbacks[EARLY_STOPPING_STATE] = {**state, "wait_count": 0, "stopped_epoch": None,
+                                           "reason": ""}
+    return {**payload, "stop_cause": None, "stop_reason": "", "callbacks": callbacks}
+
+
 def elapsed_of(payload: dict[str, Any]) -> float:
     """Seconds the run had trained when the checkpoint was written."""
     return float(payload.get("elapsed") or 0.0)

@@ -5,7 +5,9 @@ A run starts in one of three ways, all ending in the same training code:
   is made, so bad input leaves nothing behind;
 - `train_prepared(run_dir)`: a new run whose directory and config.json another trainui
   process made (the live view and `--detach` start their trainer this way);
-- `run_training(..., resume=run_dir)`: a run continued from its last checkpoint.
+- `run_training(..., resume=run_dir)`: a run continued from its last checkpoint
+  (to train it beyond its epochs: `extend_run`, then `train_prepared(run_dir, resume=True,
+  extend=True)`, which also lets a run that early stopping ended train on).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from .checkpoint import (
     load_model_weights,
     load_resume_checkpoint,
     model_state_of,
+    train_on,
 )
 from .config import RunConfig
 from .control import Control
@@ -52,8 +55,11 @@ from .preflight import check_run_inputs, data_errors_explained
 from .run_dir import (
     CONFIG,
     RunLock,
+    check_run_dir,
     create_new_run_dir,
+    read_config,
     refuse_unusable,
+    store_epochs,
 )
 from .run_files import RunFilesSink
 from .run_record import OpenedRun, RunRecord, open_run
@@ -61,6 +67,9 @@ from .version import __version__
 from .workers import die_with_parent
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.pt"
+EPOCH_SHAPED_SCHEDULERS = ("step", "cosine", "onecycle")
+"""Schedulers whose schedule is laid out over the run's epochs: such a run cannot be
+extended (its schedule would have to change shape halfway)."""
 
 
 @dataclass
@@ -100,12 +109,46 @@ def run_training(
 def train_prepared(
     run_dir: str | os.PathLike[str], sinks: Sequence[Sink] = (), control: Control | None = None,
     *, views: Sequence[Sink] = (), resume: bool = False, opened: OpenedRun | None = None,
+    extend: bool = False,
 ) -> RunResult:
     """Train the new run whose directory and config.json another trainui process made
-    (or, with `resume`, continue a run). `opened` is the run already locked and recording,
-    as the trainer process opens it before its slow imports."""
-    start = _Start(run_dir=Path(run_dir), resume=resume, opened=opened)
+    (or, with `resume`, continue a run; `extend`: one `extend_run` just extended, which
+    trains on even if early stopping had ended it). `opened` is the run already locked
+    and recording, as the trainer process opens it before its slow imports."""
+    start = _Start(run_dir=Path(run_dir), resume=resume, opened=opened, extend=extend)
     return _run(start, sinks, views, control)
+
+
+def extend_run(run_dir: Path, epochs: int) -> RunConfig:
+    """Make a run, when resumed next, train up to `epochs` epochs in all (counted from its
+    start): checked, then stored in its config.json; return its config.
+
+    Raises TrainuiError, writing nothing, for a run that cannot be resumed (or that a
+    process trains), one that has done `epochs` already, or one whose step, cosine or
+    onecycle schedule was laid out over its epochs (unless `epochs` leaves them as they
+    are, or it has not finished an epoch yet).
+    """
+    check_run_dir(run_dir, "resume")
+    with RunLock(run_dir):  # no trainer starts (or writes it) while it is changed
+        config = read_config(run_dir, "resume")
+        last = run_dir / LAST_CHECKPOINT
+        done = epochs_done(load_resume_checkpoint(last)) if last.exists() else 0
+        _check_extension(run_dir, config, epochs, done)
+        if epochs != config.epochs:
+            store_epochs(run_dir, epochs)
+            config.epochs = epochs
+    return config
+
+
+def _check_extension(run_dir: Path, config: RunConfig, epochs: int, done: int) -> None:
+    what = f"cannot extend {run_dir} to {epochs} epoch{'' if epochs == 1 else 's'}"
+    if epochs <= done:
+        raise TrainuiError(f"{what}: it has done {done} already")
+    if done and epochs != config.epochs and config.scheduler in EPOCH_SHAPED_SCHEDULERS:
+        raise TrainuiError(
+            f"{what}: its {config.scheduler} schedule is laid out over its {config.epochs} "
+            "epochs (runs with the plateau or none scheduler can be extended; start a new "
+            "run for a longer schedule)")
 
 
 @dataclass
@@ -116,6 +159,7 @@ class _Start:
     run_dir: Path | None = None
     resume: bool = False
     opened: OpenedRun | None = None
+    extend: bool = False
 
 
 def _run(start: _Start, sinks: Sequence[Sink], views: Sequence[Sink],
@@ -220,7 +264,8 @@ def _open(start: _Start, outcome: _Outcome, bus: EventBus,
     last = start.run_dir / LAST_CHECKPOINT
     if start.resume and last.exists():
         bus.emit(StageStarted(stage="loading the last checkpoint"))
-        return opened.config, load_resume_checkpoint(last)
+        payload = load_resume_checkpoint(last)
+        return opened.config, train_on(payload) if start.extend else payload
     return opened.config, None
 
 

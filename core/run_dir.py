@@ -201,6 +201,21 @@ def read_config(run_dir: Path, action: str) -> RunConfig:
     return config
 
 
+def store_epochs(run_dir: Path, epochs: int) -> None:
+    """Set a run's `epochs` in its config.json (atomically), every other value kept as
+    stored; raise TrainuiError when it cannot be read or written."""
+    try:
+        data = json.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        data["epochs"] = epochs
+        FileWriter(run_dir).write_json(CONFIG, data)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else one_line(exc)
+        raise TrainuiError(f"cannot store {epochs} epochs in {run_dir / CONFIG}: "
+                           f"{reason}") from None
+
+
 def is_script_run(run_dir: Path) -> bool:
     """Whether code of your own trains the run (`trainui.init`, `trainui run`)."""
     try:

@@ -1,10 +1,10 @@
 """A headless trainer: log lines on stdout, signals that stop gracefully, an exit status.
 
 `trainui train --headless` runs it in its own process; the live view and `--detach` start
-it as a child, `python -m trainui.core.trainer_process RUN_DIR [--resume]`, on a run
-directory they prepared (or one to resume). The child never imports the UI, and it locks
-the run and says so in events.jsonl before it imports torch, so a view shows at once what
-the trainer is doing.
+it as a child, `python -m trainui.core.trainer_process RUN_DIR [--resume [--extend]]`, on a
+run directory they prepared (or one to resume; `--extend`: one just extended to more
+epochs). The child never imports the UI, and it locks the run and says so in events.jsonl
+before it imports torch, so a view shows at once what the trainer is doing.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .config import RunConfig
     from .run_record import OpenedRun
 
-USAGE = "usage: python -m trainui.core.trainer_process RUN_DIR [--resume]"
+USAGE = "usage: python -m trainui.core.trainer_process RUN_DIR [--resume [--extend]]"
 
 
 def install_stop_signals(control: Control) -> list[int]:
@@ -53,9 +53,11 @@ def install_stop_signals(control: Control) -> list[int]:
 
 
 def train_headless(config: RunConfig | None = None, *, run_dir: Path | None = None,
-                   resume: bool = False, opened: OpenedRun | None = None) -> int:
-    """Train a new run (`config`), a prepared `run_dir`, or resume `run_dir`; log lines on
-    stdout. Returns the exit status: 0, 1 for a failed run, 130/143 after SIGINT/SIGTERM."""
+                   resume: bool = False, opened: OpenedRun | None = None,
+                   extend: bool = False) -> int:
+    """Train a new run (`config`), a prepared `run_dir`, or resume `run_dir` (`extend`: one
+    `core.job.extend_run` just extended); log lines on stdout. Returns the exit status: 0,
+    1 for a failed run, 130/143 after SIGINT/SIGTERM."""
     from .job import run_training, train_prepared
 
     control = Control()
@@ -66,7 +68,7 @@ def train_headless(config: RunConfig | None = None, *, run_dir: Path | None = No
     else:
         assert run_dir is not None
         result = train_prepared(run_dir, control=control, views=[console], resume=resume,
-                                opened=opened)
+                                opened=opened, extend=extend)
     return exit_code(result.cause, signal_number=received[0] if received else None)
 
 
@@ -75,16 +77,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .run_record import open_run
 
     args = list(sys.argv[1:] if argv is None else argv)
-    resume = "--resume" in args
-    paths = [arg for arg in args if arg != "--resume"]
-    if len(paths) != 1:
+    resume, extend = "--resume" in args, "--extend" in args
+    paths = [arg for arg in args if arg not in ("--resume", "--extend")]
+    if len(paths) != 1 or (extend and not resume):
         print(USAGE, file=sys.stderr)
         return ExitCode.USAGE
     opened = None
     try:
         opened = open_run(Path(paths[0]), resume=resume)
         opened.record(StageStarted(stage="importing torch"))
-        return train_headless(run_dir=opened.run_dir, resume=resume, opened=opened)
+        return train_headless(run_dir=opened.run_dir, resume=resume, opened=opened,
+                              extend=extend)
     except (Exception, KeyboardInterrupt) as exc:  # the one place errors become a line
         code = report_error(exc)
         if opened is not None and not opened.closed:  # it failed before training took over

@@ -403,9 +403,10 @@ def scratch() -> Iterator[Path]:
 
 
 def _argv(name: str, scratch: Path, runs: str = "runs") -> list[str]:
-    """The case's arguments; a training case gets a run directory of its own under `runs`."""
+    """The case's arguments; a training case gets a run directory of its own under `runs`
+    (not a resume: a flag of the stored config given with --resume is an error itself)."""
     argv = [arg.replace("{dir}", str(scratch)) for arg in CASES[name][0]]
-    if "--run-dir" not in argv and argv[0] not in ("eval", "watch"):
+    if not {"--run-dir", "--resume"} & set(argv) and argv[0] not in ("eval", "watch"):
         argv += ["--run-dir", str(scratch / runs / name)]
     return argv
 

@@ -29,7 +29,7 @@ def train(args: argparse.Namespace) -> int:
     load_theme(args.theme)  # an unknown theme is an error before anything starts
     config = None if args.resume else config_from_args(args)
     extend = extend_to is not None
-    if extend:
+    if extend_to is not None:
         from trainui.core.job import extend_run
 
         extend_run(Path(args.resume), extend_to)

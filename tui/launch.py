@@ -2,10 +2,10 @@
 
 The parent prepares the run directory (marker and config.json: the config crosses the
 process boundary as the file the trainer reads and checks), then starts
-`python -m trainui.core.trainer_process RUN_DIR` - or, for `trainui run`, the user's own
-command, which finds the directory in TRAINUI_RUN_DIR when it calls `trainui.init`. A new
-session means the terminal's hang-up and Ctrl+C never reach the trainer: the run outlives
-its terminal.
+`python -m trainui.core.trainer_process RUN_DIR` (with `--resume [--extend]` to continue
+one) - or, for `trainui run`, the user's own command, which finds the directory in
+TRAINUI_RUN_DIR when it calls `trainui.init`. A new session means the terminal's hang-up
+and Ctrl+C never reach the trainer: the run outlives its terminal.
 """
 
 from __future__ import annotations
@@ -173,15 +173,18 @@ def _is_training(event: Event) -> bool:
     return isinstance(event, Progress | Finished)
 
 
-def launch_trainer(config: RunConfig | None, resume: str | None) -> Launched:
-    """Prepare a new run (or check one to resume) and start its trainer; return at once."""
+def launch_trainer(config: RunConfig | None, resume: str | None, *,
+                   extend: bool = False) -> Launched:
+    """Prepare a new run (or check one to resume) and start its trainer; return at once.
+    `extend`: the resumed run was just extended (`core.job.extend_run`) and trains on even
+    if early stopping had ended it."""
     if resume is not None:
         run_dir = Path(resume)
         check_run_dir(run_dir, "resume")
         read_config(run_dir, "resume")  # bad input is said here, before anything starts
         if is_locked(run_dir):
             raise TrainuiError(f"run {run_dir} is being trained by another process")
-        child: list[str] = [str(run_dir), "--resume"]
+        child: list[str] = [str(run_dir), "--resume", *(["--extend"] if extend else [])]
         made: list[Path] | None = None
     else:
         assert config is not None
