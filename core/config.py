@@ -18,6 +18,7 @@ from typing import Any
 
 from .errors import TrainuiError
 from .extras import require
+from .notify import check_url
 from .workers import WORKERS_PER_CPU, max_workers, usable_cpus
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -163,6 +164,11 @@ class RunConfig:
                                group="outputs")
     plots: bool = option(False, "write history.png and confusion_matrix.png into the run "
                          "directory when the run ends (needs trainui[plots])", group="outputs")
+    notify: bool = option(False, "ring the terminal's bell and send a desktop notification "
+                          "(OSC 9 / OSC 777, through tmux too) when the run ends",
+                          group="outputs")
+    notify_url: str | None = option(None, "POST a one-line JSON summary of the run's ending "
+                                    "to URL", check=check_url, metavar="URL", group="outputs")
     seed: int = option(42, "seeds Python, NumPy, torch and the data order", check=_seed,
                        metavar="N")
     deterministic: bool = option(False, "deterministic algorithms only (slower, reproducible)")

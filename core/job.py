@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import sys
 import time
 import traceback
 from collections.abc import Sequence
@@ -324,6 +325,13 @@ def _outputs(config: RunConfig, run_dir: Path, bus: EventBus, record: RunRecord,
         callbacks.append(board)
     if config.plots:
         bus.subscribe(PlotsAtEnd(run_dir), optional=True)  # the run is done: a warning
+    if config.notify or config.notify_url:
+        from .notify import NotifySink
+
+        # Headless on a terminal, this process rings it; under the live view, the view does.
+        terminal = sys.stdout if config.notify and sys.stdout.isatty() else None
+        bus.subscribe(NotifySink(run_dir, url=config.notify_url, terminal=terminal),
+                      optional=True)
     return callbacks
 
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +81,9 @@ def payload(event: Finished | Failed, run_dir: Path | None, run_name: str) -> di
 
 def post_json(url: str, data: dict[str, Any], timeout: float = NOTIFY_TIMEOUT_S) -> None:
     """POST `data` as one line of JSON; TrainuiError says why it did not arrive."""
+    import urllib.error
+    import urllib.request
+
     body = json.dumps(data, separators=(",", ":"), allow_nan=False, default=str).encode()
     request = urllib.request.Request(url, data=body, method="POST",
                                      headers={"Content-Type": "application/json",

@@ -26,7 +26,8 @@ OTHER: dict[str, Any] = {
     "momentum": 0.5, "weight_decay": 0.01, "scheduler": "cosine", "lr_patience": 4,
     "lr_factor": 0.5, "patience": 9, "min_delta": 0.001, "monitor": "val_acc",
     "monitor_mode": "max", "amp": "bf16", "clip_grad": 1.5, "compile": True,
-    "channels_last": True, "tensorboard": True, "plots": True, "seed": 7,
+    "channels_last": True, "tensorboard": True, "plots": True, "notify": True,
+    "notify_url": "http://127.0.0.1:8000/hook", "seed": 7,
     "deterministic": True, "device": "cpu", "run_dir": "/tmp/somewhere", "runs_root": "elsewhere",
     "checkpoint_every": 3, "progress_interval": 0.5, "val_fraction": 0.2,
 }
