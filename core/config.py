@@ -26,6 +26,7 @@ SCHEDULERS = ("none", "plateau", "step", "cosine", "onecycle")
 AMP_MODES = ("off", "bf16", "fp16")
 MODES = ("min", "max")
 MONITORS = ("val_loss", "val_acc", "train_loss", "train_acc")
+ON_NAN = ("stop", "rollback")
 
 MAX_SEED = 2**63 - 1
 MAX_BATCH_SIZE = 2**31 - 1
@@ -154,6 +155,16 @@ class RunConfig:
     amp: str = option("off", "mixed precision", choices=AMP_MODES, group="optimisation")
     clip_grad: float | None = option(None, "clip the gradient norm to NORM",
                                      check=positive(), metavar="NORM", group="optimisation")
+    on_nan: str = option("stop", "on a NaN or infinite training loss: stop, or roll back to "
+                         "the last good epoch with a lower LR and go on", choices=ON_NAN,
+                         group="divergence")
+    rollback_lr_factor: float = option(0.5, "what each rollback multiplies the LR by",
+                                       check=within(0.0, 1.0), metavar="F", group="divergence")
+    max_rollbacks: int = option(3, "rollbacks at most; then a non-finite loss stops the run",
+                                check=positive(), metavar="N", group="divergence")
+    spike_factor: float | None = option(None, "with rollback: a step loss over F times the last "
+                                        "epoch's training loss rolls back too", check=positive(),
+                                        metavar="F", group="divergence")
     compile: bool = option(False, "compile the model with torch.compile (the first steps "
                            "take longer; checkpoints hold the plain model's weights)",
                            group="speed")

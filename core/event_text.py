@@ -57,6 +57,8 @@ _TEMPLATES = {
     "paused": "paused at step {global_step} (epoch {epoch})",
     "resumed": "resumed at step {global_step} after {paused_seconds:.1f}s",
     "non_finite_loss": "non-finite loss ({value}) at step {global_step}: stopping",
+    "rolled_back": "rolled back to the end of epoch {to_epoch} ({reason}); lr {old_lr:.3g} -> "
+                   "{new_lr:.3g} (rollback {count} of {max_count})",
     "training_stopped": "training stopped: {reason}",
     "failed": "failed: {message}",
 }
@@ -65,6 +67,8 @@ _TEMPLATES = {
 
 def describe(event: ev.Event) -> str | None:
     """The line for an event, or None when it is not worth a line of its own."""
+    if isinstance(event, ev.LRChanged) and event.scheduler == ev.ROLLBACK_LR_CHANGE:
+        return None  # the rollback's own line says it
     template = _TEMPLATES.get(event.kind)
     if template is not None:
         return template.format(**vars(event))

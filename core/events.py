@@ -111,6 +111,8 @@ class EpochEnded(Event):
 
 USER_LR_CHANGE = "user"
 """LRChanged.scheduler of a change someone asked for (`trainui control RUN set-lr`, a view)."""
+ROLLBACK_LR_CHANGE = "rollback"
+"""LRChanged.scheduler of the lower LR a rollback sets (`--on-nan rollback`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -198,6 +200,27 @@ class NonFiniteLoss(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RolledBack(Event):
+    """`--on-nan rollback`: the loss went bad, so training went back to the last good
+    epoch's end with a lower learning rate, and goes on from there."""
+
+    kind: ClassVar[str] = "rolled_back"
+    epoch: int
+    """The epoch that went bad."""
+    global_step: int
+    """Where it went bad."""
+    to_epoch: int
+    to_step: int
+    """Where training goes on from: the end of epoch `to_epoch` (0: the start)."""
+    reason: str
+    old_lr: float
+    new_lr: float
+    count: int
+    """Rollbacks so far, this one included."""
+    max_count: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class TrainingStopped(Event):
     """The epoch loop ended; reason says why in plain words."""
 
@@ -261,6 +284,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Resumed,
         StopRequested,
         NonFiniteLoss,
+        RolledBack,
         TrainingStopped,
         EvaluationFinished,
         Finished,

@@ -29,7 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from . import seeding
-from .callbacks import Checkpointing, EarlyStopping, LRScheduling
+from .callbacks import Checkpointing, EarlyStopping, LRScheduling, Rollback
 from .checkpoint import (
     elapsed_of,
     epochs_done,
@@ -372,6 +372,9 @@ def _callbacks(config: RunConfig, scheduler: Any, run_dir: Path) -> list[Any]:
     ]
     if scheduler is not None:
         callbacks.append(LRScheduling(scheduler))
+    if config.on_nan == "rollback":
+        callbacks.append(Rollback(config.rollback_lr_factor, config.max_rollbacks,
+                                  config.spike_factor))
     return callbacks
 
 

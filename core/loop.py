@@ -20,6 +20,7 @@ from torch import nn
 
 from .callbacks.base import Callback
 from .callbacks.lr_scheduler import LRScheduling
+from .callbacks.rollback import Rollback
 from .checkpoint import restore
 from .control import STOP_NOW, Control, change_learning_rates
 from .evaluation import evaluate
@@ -39,6 +40,7 @@ from .events import (
     StopRequested,
     TrainingStopped,
 )
+from .hardware import peak_memory_metrics
 from .history import History
 from .metrics import RunningMetrics
 from .outcome import StopCause
@@ -88,6 +90,10 @@ class Loop:
     """Wall-clock start of this session of the run."""
     paused_in_epoch: float = 0.0
     """Seconds the running epoch has spent paused: left out of its time and throughput."""
+    rollback: Rollback | None = None
+    """With `--on-nan rollback`: what takes the run back to its last good epoch."""
+    rewind: str | None = None
+    """Why the running epoch ends early to roll back (set at a throttle point)."""
     elapsed_before: float = 0.0
     """Seconds the run trained in earlier sessions (a resumed run)."""
 
@@ -170,6 +176,7 @@ def fit(
         memory_format=torch.channels_last if channels_last else None,
     )
     loop.started_at = float(loop.metadata.setdefault("started_at", loop.started_at))
+    loop.rollback = next((c for c in loop.callbacks if isinstance(c, Rollback)), None)
     if resume_from is not None:
         restore(loop, resume_from)
     try:
@@ -207,11 +214,16 @@ def run_epoch(loop: Loop, train_loader: Iterable[Any], val_loader: Iterable[Any]
     loop.paused_in_epoch = 0.0
     lr = loop.lr
     running = train_one_epoch(loop, train_loader)
+    if loop.rewind is not None and loop.rollback is not None:
+        reason, loop.rewind = loop.rewind, None
+        loop.rollback.roll_back(loop, reason)  # the partial epoch is not recorded
+        return
     if loop.stop_cause is not None:
         return  # stopped mid-epoch: the partial epoch is not recorded
     train_time = time.perf_counter() - started - loop.paused_in_epoch
     val_loss, val_acc = validate(loop.forward_model, val_loader, loop.criterion, loop.device,
                                  loop.precision)
+    peak = peak_memory_metrics(loop.device)  # CUDA: the allocator's peak (host counters)
     loop.epoch += 1
     metrics = {
         "epoch": loop.epoch, "train_loss": running.mean_loss, "train_acc": running.accuracy,
@@ -225,7 +237,7 @@ def run_epoch(loop: Loop, train_loader: Iterable[Any], val_loader: Iterable[Any]
         epoch=loop.epoch, epochs=loop.epochs, train_loss=metrics["train_loss"],
         train_acc=metrics["train_acc"], val_loss=val_loss, val_acc=val_acc, lr=lr,
         epoch_time=metrics["epoch_time"], samples_per_second=metrics["samples_per_second"],
-        global_step=loop.global_step,
+        global_step=loop.global_step, metrics=peak,
     ))
     loop.call("on_epoch_end", metrics)
 
@@ -273,6 +285,8 @@ def report_progress(loop: Loop, running: RunningMetrics, step: int, started: flo
     """Read running metrics from the device, emit Progress; False if the loss is not finite."""
     first_step = loop.global_step - running.pending_steps + 1
     losses = running.read()
+    if _rolls_back(loop, losses):
+        return False
     if not all(math.isfinite(v) for v in losses):
         bad = next(v for v in losses if not math.isfinite(v))
         loop.weights_corrupt = True
@@ -292,6 +306,20 @@ def report_progress(loop: Loop, running: RunningMetrics, step: int, started: flo
     ))
     loop.call("on_progress")
     return True
+
+
+def _rolls_back(loop: Loop, losses: list[float]) -> bool:
+    """With rollback on and left: whether these step losses (non-finite, or a spike) end
+    the epoch to roll back; `loop.rewind` says why."""
+    rollback = loop.rollback
+    if rollback is None or not rollback.can_roll_back:
+        return False
+    bad = next((v for v in losses if not math.isfinite(v)), None)
+    if bad is not None:
+        loop.rewind = f"training loss became {bad} at step {loop.global_step}"
+    else:
+        loop.rewind = rollback.spike(losses, loop.global_step)
+    return loop.rewind is not None
 
 
 def handle_requests(loop: Loop, running: RunningMetrics, started: float) -> bool:
@@ -325,7 +353,7 @@ def handle_requests(loop: Loop, running: RunningMetrics, started: float) -> bool
     if control.stop_mode == STOP_NOW and loop.stop_cause is None:
         loop.stop(StopCause.USER, f"stopped by request at step {loop.global_step} "
                           f"(epoch {loop.epoch + 1} not finished)")
-    return loop.stop_cause is not None
+    return loop.stop_cause is not None or loop.rewind is not None
 
 
 def change_lr(loop: Loop) -> None:

@@ -1,5 +1,5 @@
-"""Being told when a run ends: the terminal bell and a desktop notification (`--notify`),
-and a one-line JSON summary POSTed to a URL (`--notify-url`).
+"""Being told when a run ends (or rolls back): the terminal bell and a desktop notification
+(`--notify`), and a one-line JSON summary POSTed to a URL (`--notify-url`).
 
 The desktop notification is the terminal's own: OSC 9 (iTerm2, Windows Terminal, kitty,
 WezTerm, ConEmu) and OSC 777 (foot, Ghostty, rxvt-unicode, VTE-based terminals), both
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import TrainuiError, one_line
-from .events import Event, Failed, Finished
+from .events import Event, Failed, Finished, RolledBack
 
 NOTIFY_TIMEOUT_S = 5.0
 """How long a POST may take before it is given up (the run is over: it must not hang)."""
@@ -44,6 +44,10 @@ def ending_of(event: Event) -> tuple[str, str] | None:
         return state, body
     if isinstance(event, Failed):
         return "failed", one_line(event.message, 200)
+    if isinstance(event, RolledBack):
+        return "rolled back", (f"to the end of epoch {event.to_epoch} ({event.reason}); "
+                               f"lr {event.new_lr:.3g} (rollback {event.count} of "
+                               f"{event.max_count})")
     return None
 
 
@@ -63,10 +67,15 @@ def _clean(text: str) -> str:
     return _CONTROL.sub(" ", text)[:240]
 
 
-def payload(event: Finished | Failed, run_dir: Path | None, run_name: str) -> dict[str, Any]:
+def payload(event: Finished | Failed | RolledBack, run_dir: Path | None,
+            run_name: str) -> dict[str, Any]:
     """The one-line JSON summary a `--notify-url` receives."""
     data: dict[str, Any] = {"run": run_name, "run_dir": str(run_dir) if run_dir else None,
                             "time": event.time}
+    if isinstance(event, RolledBack):
+        return {**data, "event": "rolled_back", "reason": event.reason,
+                "epoch": event.epoch, "to_epoch": event.to_epoch, "old_lr": event.old_lr,
+                "new_lr": event.new_lr, "count": event.count, "max_count": event.max_count}
     if isinstance(event, Failed):
         return {**data, "event": "failed", "message": event.message,
                 "exit_code": event.exit_code}
@@ -111,7 +120,7 @@ class NotifySink:
 
     def __call__(self, event: Event) -> None:
         ending = ending_of(event)
-        if ending is None or not isinstance(event, Finished | Failed):
+        if ending is None or not isinstance(event, Finished | Failed | RolledBack):
             return
         if self.terminal is not None:
             title, body = ending

@@ -30,6 +30,7 @@ from .events import (
     Finished,
     LRChanged,
     Progress,
+    RolledBack,
     RunStarted,
     StageStarted,
     event_from_dict,
@@ -120,6 +121,8 @@ class RunSummary:
             self._record_metrics(event)
         elif isinstance(event, LRChanged):
             self._record_lr(event.global_step, event.new_lr)
+        elif isinstance(event, RolledBack):
+            self._truncate(event.to_step)
         elif isinstance(event, EarlyStoppingUpdated):
             self.early_stopping = event
 
@@ -128,15 +131,18 @@ class RunSummary:
         # after it is no longer part of the run.
         self.sessions.append(event)
         self.epochs = [e for e in self.epochs if e.epoch <= event.start_epoch]
-        last_step = event.start_epoch * event.steps_per_epoch
-        self.step_loss.truncate(last_step)
-        self.lr.truncate(last_step)
-        for series in self.metrics.values():
-            series.truncate(last_step)
+        self._truncate(event.start_epoch * event.steps_per_epoch)
         stage = self.latest.get("stage_started")
         self.latest.clear()
         if stage is not None:
             self.latest["stage_started"] = stage
+
+    def _truncate(self, last_step: int) -> None:
+        """Forget the steps after `last_step` (training went back to it)."""
+        self.step_loss.truncate(last_step)
+        self.lr.truncate(last_step)
+        for series in self.metrics.values():
+            series.truncate(last_step)
 
     def _record_metrics(self, event: Progress) -> None:
         for name, value in event.metrics.items():

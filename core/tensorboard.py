@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from .callbacks.base import Callback
 from .errors import TrainuiError, one_line
 from .event_file import EVENT_LOG, read_events
-from .events import EpochEnded, Event, Finished, Progress, RunStarted
+from .events import EpochEnded, Event, Finished, Progress, RolledBack, RunStarted
 from .extras import available
 from .files import FileWriter
 from .history import EPOCH_KEYS
@@ -333,6 +333,8 @@ def _export_steps(log: Path) -> Iterator[Scalar]:
         if isinstance(event, RunStarted) and event.start_epoch:
             resumed_at = event.start_epoch * event.steps_per_epoch
             scalars = [s for s in scalars if s[1] <= resumed_at]
+        elif isinstance(event, RolledBack):
+            scalars = [s for s in scalars if s[1] <= event.to_step]
         elif isinstance(event, Progress):
             scalars += step_scalars(event)
     return iter(scalars)

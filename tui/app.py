@@ -23,7 +23,7 @@ from textual.widgets import ContentSwitcher, Footer
 
 from trainui.core.control import LR_SET, STOP_AFTER_EPOCH, STOP_NOW, Controller
 from trainui.core.errors import TrainuiError, one_line
-from trainui.core.events import Event, Failed, Finished, RunStarted, StageStarted
+from trainui.core.events import Event, Failed, Finished, RolledBack, RunStarted, StageStarted
 from trainui.core.notify import ending_of, terminal_bytes
 from trainui.core.outcome import ExitCode, exit_code_of
 
@@ -31,6 +31,7 @@ from .accuracy_chart import AccuracyChart
 from .early_stopping_panel import EarlyStoppingPanel
 from .feed import AppFeed, Feed, Job
 from .final_report import FinalReport
+from .hardware_panel import HardwarePanel, HardwareSource
 from .header import RunHeader
 from .help_screen import HelpScreen
 from .keys import KEY_ACTIONS, RUN_ACTIONS, bindings
@@ -99,6 +100,7 @@ class TrainApp(App[None]):
         exit_promptly: bool = False,
         run_name: str | None = None,
         output_log: Path | None = None,
+        hardware: HardwareSource | None = None,
     ) -> None:
         if refresh_rate <= 0 or chart_rate <= 0:
             raise ValueError("refresh_rate and chart_rate must be positive")
@@ -131,6 +133,8 @@ class TrainApp(App[None]):
         """The run's name when it was started with --notify (rung when it ends)."""
         self.output_log = output_log
         """The trainer's output file (`o` shows it), when the view knows one."""
+        self._hardware = hardware
+        """Samples the trainer's CPU, memory and GPUs for the hardware panel (None: no panel)."""
         for bundled in textual_themes():
             self.register_theme(bundled)
         self.theme = theme
@@ -143,7 +147,9 @@ class TrainApp(App[None]):
     def compose(self) -> ComposeResult:
         yield TooSmall()
         with Vertical(id="body"):
-            yield RunHeader(self._clock, self.run_name, id="header")
+            with Horizontal(id="top"):
+                yield RunHeader(self._clock, self.run_name, id="header")
+                yield HardwarePanel(self._hardware, id="hardware")
             yield ProgressPanel(self._clock, id="progress")
             with ContentSwitcher(initial="live", id="main"):
                 with Horizontal(id="live"):
@@ -252,10 +258,12 @@ class TrainApp(App[None]):
         ending = exit_code_of(event)
         if ending is not None:
             self._end_run(ending, event)
+        if ending is not None or isinstance(event, RolledBack):
             self._tell(event)
 
     def _tell(self, event: Event) -> None:
-        """`--notify`: the run just ended before your eyes: bell and desktop notification."""
+        """`--notify`: the run just ended (or rolled back) before your eyes: the bell and a
+        desktop notification."""
         told = ending_of(event) if self._notify is not None else None
         if told is not None:
             title, body = told
@@ -472,17 +480,20 @@ def run_app(
     exit_promptly: bool = False,
     run_name: str | None = None,
     output_log: Path | None = None,
+    hardware: HardwareSource | None = None,
 ) -> tuple[int, bool]:
     """Run the Textual app; `job(sink)` feeds it a run's events on a thread of its own.
 
     `job` calls sink(event) for every event and returns once the run ended (Finished or
     Failed): following a run directory (`trainui.tui.watch.follow`) or training in this
     process. Returns the exit status (0 finished, 1 failed, 130 Ctrl+C, 143 SIGTERM) and
-    whether the terminal went away while the job was still running.
+    whether the terminal went away while the job was still running. `hardware` feeds the
+    hardware panel (`HardwareSampler.for_run(run_dir)`); without it the panel stays hidden.
     """
     app = TrainApp(job, control, theme=theme, refresh_rate=refresh_rate, watching=watching,
                    chart_rate=chart_rate, trainer_stopped=trainer_stopped,
-                   exit_promptly=exit_promptly, run_name=run_name, output_log=output_log)
+                   exit_promptly=exit_promptly, run_name=run_name, output_log=output_log,
+                   hardware=hardware)
     app.run()
     code = app.return_code if app.return_code is not None else app.exit_code
     return code, app.terminal_lost

@@ -137,6 +137,7 @@ def _view(launched: Any, args: argparse.Namespace) -> tuple[int, bool, bool]:
     """The live view of the trainer just launched: (exit status, terminal lost, whether it
     followed the run to its end)."""
     from trainui.core.control_channel import RemoteControl
+    from trainui.core.hardware import HardwareSampler
     from trainui.core.run_dir import trainer_stopped
     from trainui.tui.app import run_app
     from trainui.tui.launch import OUTPUT_LOG
@@ -155,7 +156,8 @@ def _view(launched: Any, args: argparse.Namespace) -> tuple[int, bool, bool]:
                                   refresh_rate=args.refresh_rate,
                                   trainer_stopped=lambda: trainer_stopped(run_dir),
                                   exit_promptly=True, run_name=run_dir.name,
-                                  output_log=run_dir / OUTPUT_LOG)
+                                  output_log=run_dir / OUTPUT_LOG,
+                                  hardware=HardwareSampler.for_run(run_dir))
     return code, terminal_lost, shown_to_end.is_set()
 
 

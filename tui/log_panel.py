@@ -23,6 +23,7 @@ LOG_COLORS: dict[str, str] = {
     "stop_requested": "warning",
     "early_stopping_updated": "warning",
     "non_finite_loss": "error",
+    "rolled_back": "warning",
     "failed": "error",
     "training_stopped": "primary",
     "finished": "primary",

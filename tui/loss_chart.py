@@ -25,6 +25,8 @@ class LossChart(EventChart):
         self._smoother = Smoother()
         self.lr_set_at: list[float] = []
         """Global steps where someone changed the learning rate (`l`, `trainui control`)."""
+        self.rolled_back_at: list[float] = []
+        """Global steps training went back to after its loss went bad (`--on-nan rollback`)."""
 
     def add_step_losses(self, pairs: list[list[float]]) -> None:
         """Append [global_step, loss] pairs."""
@@ -55,6 +57,13 @@ class LossChart(EventChart):
             self.lr_set_at = [step for step in self.lr_set_at if step <= at]
 
     @take.register
+    def _(self, event: ev.RolledBack) -> None:
+        for series in (self.step_loss, self.smooth_loss, self.train_loss, self.val_loss):
+            series.truncate(event.to_step)
+        self.rolled_back_at.append(event.to_step)
+        self.mark_dirty()
+
+    @take.register
     def _(self, event: ev.LRChanged) -> None:
         if event.scheduler == ev.USER_LR_CHANGE:
             self.lr_set_at.append(event.global_step)
@@ -64,7 +73,7 @@ class LossChart(EventChart):
         """Epoch points and sessions from the replay, learning rates set from the log
         tail; every step loss the summary kept."""
         for event in sorted([*summary.replay(), *(e for e in summary.log
-                                                   if isinstance(e, ev.LRChanged))],
+                                                   if isinstance(e, ev.LRChanged | ev.RolledBack))],
                             key=lambda e: e.time):
             self.take(event)
         xs, ys = summary.step_loss.points()
@@ -88,6 +97,8 @@ class LossChart(EventChart):
         self.plot_sessions(plt, colors)
         for step in self.lr_set_at:
             plt.vertical_line(step, color=rgb(colors["lr"]))
+        for step in self.rolled_back_at:
+            plt.vertical_line(step, color=rgb(colors["wrong"]))
 
     def _last_step(self) -> float:
         ends = [series.last[0] for series in (self.step_loss, self.train_loss, self.val_loss)
@@ -103,5 +114,6 @@ class LossChart(EventChart):
             legend_entry("x", "val", colors["val"]),
             *self.session_legend(colors),
             *([legend_entry("│", "LR set", colors["lr"])] if self.lr_set_at else []),
+            *([legend_entry("│", "rollback", colors["wrong"])] if self.rolled_back_at else []),
         )
         return "[b]Loss[/]  " + " ".join(entries)

@@ -11,6 +11,7 @@ from trainui.core.console import ConsoleSink
 from trainui.core.control_channel import RemoteControl
 from trainui.core.event_file import EVENT_LOG, EventLogReader
 from trainui.core.events import Event, Failed, Finished, RunStarted, Sink, StageStarted
+from trainui.core.hardware import HardwareSampler
 from trainui.core.outcome import ExitCode
 from trainui.core.run_dir import interrupted_message, is_locked, trainer_stopped
 from trainui.core.run_summary import RunSummary, load_summary
@@ -79,7 +80,8 @@ def watch_run(run_dir: Path, *, theme: str, refresh_rate: float) -> int:
                                           observe=remote.observe, keep_watching=True),
                       remote, theme=theme, refresh_rate=refresh_rate, watching=True,
                       trainer_stopped=lambda: trainer_stopped(run_dir), exit_promptly=True,
-                      run_name=run_dir.name, output_log=run_dir / "output.log")
+                      run_name=run_dir.name, output_log=run_dir / "output.log",
+                      hardware=HardwareSampler.for_run(run_dir))
     return code
 
 
