@@ -111,6 +111,25 @@ class TestQuit:
             assert control.stop_mode is None and app.is_running
 
     @async_test
+    async def test_leave_it_training_closes_the_view_only(self, control, held) -> None:  # type: ignore[no-untyped-def]
+        """With a trainer of its own (`trainui train` on a terminal), l in the dialog closes
+        the view and asks the trainer nothing; a view whose training runs in its own process
+        has no such choice (l there does nothing)."""
+        app, job = running_app(control, held)
+        app.can_leave_running = True
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, job)
+            await pilot.press("q", "l")
+            await pilot.pause()
+            assert app.left_running and app.return_code == 0
+        assert control.stop_mode is None and not control.take_save_request()
+        app, job = running_app(control, held)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, job)
+            await pilot.press("q", "l")
+            assert isinstance(app.screen, ConfirmQuitScreen) and not app.left_running
+
+    @async_test
     async def test_enter_in_the_dialog_cancels(self, control, held) -> None:  # type: ignore[no-untyped-def]
         """Cancel has the focus: a stray Enter does not stop a long run."""
         app, job = running_app(control, held)

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from textual import events
 from textual.app import App, ComposeResult
@@ -48,7 +49,7 @@ from .messages import (
 from .output_screen import OutputScreen
 from .panel import EventPanel
 from .progress import ProgressPanel
-from .quit_screen import ConfirmQuitScreen
+from .quit_screen import LEAVE, STOP, ConfirmQuitScreen
 from .quitting import (
     QuitAction,
     ViewState,
@@ -101,6 +102,7 @@ class TrainApp(App[None]):
         run_name: str | None = None,
         output_log: Path | None = None,
         hardware: HardwareSource | None = None,
+        can_leave_running: bool = False,
     ) -> None:
         if refresh_rate <= 0 or chart_rate <= 0:
             raise ValueError("refresh_rate and chart_rate must be positive")
@@ -122,6 +124,10 @@ class TrainApp(App[None]):
         """Watching another process's run: quitting leaves its training alone."""
         self.terminal_lost = False
         """The terminal went away (SSH drop): the app closed, training goes on."""
+        self.can_leave_running = can_leave_running
+        """The trainer is a process of its own: quitting may leave it training."""
+        self.left_running = False
+        """The user closed the view and left the training going on."""
         self._trainer_stopped = trainer_stopped
         self.run_name = run_name
         """Shown until the run's first event names it (a run still setting up)."""
@@ -424,7 +430,7 @@ class TrainApp(App[None]):
         elif action is QuitAction.ALREADY_STOPPING:
             self.notify("Stopping: quitting once the checkpoint is saved (Ctrl+C quits at once)")
         else:
-            self.push_screen(ConfirmQuitScreen(), self._quit_answered)
+            self.push_screen(ConfirmQuitScreen(self.can_leave_running), self._quit_answered)
 
     async def action_quit(self) -> None:
         """Ctrl+Q asks like q does."""
@@ -443,9 +449,12 @@ class TrainApp(App[None]):
         self._stop_and_quit()
         self.notify("Stopping gracefully; press Ctrl+C again to quit at once", severity="warning")
 
-    def _quit_answered(self, stop: bool | None) -> None:
-        if stop:
+    def _quit_answered(self, choice: str | None) -> None:
+        if choice == STOP:
             self._stop_and_quit()
+        elif choice == LEAVE:
+            self.left_running = True
+            self.exit(return_code=ExitCode.OK)
 
     def _stop_and_quit(self) -> None:
         def stop() -> None:
@@ -481,19 +490,30 @@ def run_app(
     run_name: str | None = None,
     output_log: Path | None = None,
     hardware: HardwareSource | None = None,
-) -> tuple[int, bool]:
+    can_leave_running: bool = False,
+) -> ViewResult:
     """Run the Textual app; `job(sink)` feeds it a run's events on a thread of its own.
 
     `job` calls sink(event) for every event and returns once the run ended (Finished or
     Failed): following a run directory (`trainui.tui.watch.follow`) or training in this
-    process. Returns the exit status (0 finished, 1 failed, 130 Ctrl+C, 143 SIGTERM) and
-    whether the terminal went away while the job was still running. `hardware` feeds the
-    hardware panel (`HardwareSampler.for_run(run_dir)`); without it the panel stays hidden.
+    process. Returns the exit status (0 finished, 1 failed, 130 Ctrl+C, 143 SIGTERM),
+    whether the terminal went away while the job was still running, and whether the user
+    left it training (offered with `can_leave_running`: the trainer is a process of its
+    own). `hardware` feeds the hardware panel (`HardwareSampler.for_run(run_dir)`);
+    without it the panel stays hidden.
     """
     app = TrainApp(job, control, theme=theme, refresh_rate=refresh_rate, watching=watching,
                    chart_rate=chart_rate, trainer_stopped=trainer_stopped,
                    exit_promptly=exit_promptly, run_name=run_name, output_log=output_log,
-                   hardware=hardware)
+                   hardware=hardware, can_leave_running=can_leave_running)
     app.run()
     code = app.return_code if app.return_code is not None else app.exit_code
-    return code, app.terminal_lost
+    return ViewResult(code, app.terminal_lost, app.left_running)
+
+
+class ViewResult(NamedTuple):
+    """How a view ended."""
+
+    code: int
+    terminal_lost: bool
+    left_running: bool

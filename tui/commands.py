@@ -152,13 +152,14 @@ def _view(launched: Any, args: argparse.Namespace) -> tuple[int, bool, bool]:
                alive=launched.alive, new_session=True)
         shown_to_end.set()
 
-    code, terminal_lost = run_app(job, remote, theme=args.theme,
-                                  refresh_rate=args.refresh_rate,
-                                  trainer_stopped=lambda: trainer_stopped(run_dir),
-                                  exit_promptly=True, run_name=run_dir.name,
-                                  output_log=run_dir / OUTPUT_LOG,
-                                  hardware=HardwareSampler.for_run(run_dir))
-    return code, terminal_lost, shown_to_end.is_set()
+    view = run_app(job, remote, theme=args.theme, refresh_rate=args.refresh_rate,
+                   trainer_stopped=lambda: trainer_stopped(run_dir), exit_promptly=True,
+                   run_name=run_dir.name, output_log=run_dir / OUTPUT_LOG,
+                   hardware=HardwareSampler.for_run(run_dir), can_leave_running=True)
+    if view.left_running:
+        print(f"trainui: {run_dir} trains on in the background (pid {launched.process.pid}): "
+              f"watch it with `trainui watch {run_dir}`", file=sys.stderr)
+    return view.code, view.terminal_lost or view.left_running, shown_to_end.is_set()
 
 
 def evaluate(args: argparse.Namespace) -> int:

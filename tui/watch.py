@@ -76,7 +76,7 @@ def watch_run(run_dir: Path, *, theme: str, refresh_rate: float) -> int:
 
     exit_on_signals({signal.SIGHUP: ExitCode.OK, signal.SIGTERM: ExitCode.TERMINATED})
     remote = RemoteControl(run_dir)
-    code, _ = run_app(lambda feed: follow(run_dir, feed, restore=feed.restore,
+    code, _, _ = run_app(lambda feed: follow(run_dir, feed, restore=feed.restore,
                                           observe=remote.observe, keep_watching=True),
                       remote, theme=theme, refresh_rate=refresh_rate, watching=True,
                       trainer_stopped=lambda: trainer_stopped(run_dir), exit_promptly=True,
