@@ -152,3 +152,13 @@ def shared_tmp() -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def jobs() -> Iterator[Any]:
+    """Replay jobs of TUI tests (tui_fixtures.FakeJob), released after the test so that
+    no replay thread is left waiting."""
+    held: list[Any] = []
+    yield held
+    for job in held:
+        job.release.set()

@@ -465,15 +465,6 @@ class TestPanel:
 SIZES = [(80, 24), (120, 40)]
 
 
-@pytest.fixture
-def jobs() -> Iterator[list[FakeJob]]:
-    """Jobs to release after the test, so no replay thread is left waiting."""
-    held: list[FakeJob] = []
-    yield held
-    for job in held:
-        job.release.set()
-
-
 class TestHardwareSnapshots:
     @pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
     def test_cpu_run(self, snap_compare, jobs, size) -> None:  # type: ignore[no-untyped-def]

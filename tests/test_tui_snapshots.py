@@ -6,8 +6,6 @@ Update with `pytest tests/test_tui_snapshots.py --snapshot-update`, then review 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from trainui.core import events as ev
@@ -15,15 +13,6 @@ from trainui.themes import available_themes
 from tui_fixtures import FakeJob, settle, staged_app
 
 SIZES = [(80, 24), (120, 40)]
-
-
-@pytest.fixture
-def jobs() -> Iterator[list[FakeJob]]:
-    """Jobs to release after the test, so no replay thread is left waiting."""
-    held: list[FakeJob] = []
-    yield held
-    for job in held:
-        job.release.set()
 
 
 def snapshot(snap_compare, jobs, stage, size, theme="dark", press=()):  # type: ignore[no-untyped-def]

@@ -306,17 +306,6 @@ def _add_watch(p: argparse.ArgumentParser) -> None:
     _add_debug(p)
 
 
-def seconds(text: str) -> float:
-    """argparse type: a finite number of seconds > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return value
-
-
 def _add_control(p: argparse.ArgumentParser) -> None:
     p.description = textwrap.fill(
         "Send one request to the process training RUN_DIR (`trainui train`, `trainui run`, "
@@ -342,7 +331,7 @@ def _add_control(p: argparse.ArgumentParser) -> None:
                    help=f"one of: {', '.join(CONTROL_ACTIONS)}")
     p.add_argument("value", nargs="?", type=positive_number, metavar="VALUE",
                    help="the learning rate of set-lr, the factor of scale-lr")
-    p.add_argument("--timeout", type=seconds, default=CONTROL_TIMEOUT_S, metavar="SECONDS",
+    p.add_argument("--timeout", type=positive_number, default=CONTROL_TIMEOUT_S, metavar="SECONDS",
                    help=f"how long to wait for the acknowledgment (default "
                    f"{CONTROL_TIMEOUT_S:g})")
     _add_debug(p)
