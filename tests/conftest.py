@@ -24,7 +24,8 @@ CLI_TIMEOUT_S = 240
 # on separate workers and the quick files fill the gaps, instead of one long file starting
 # last and running alone.
 LONGEST_FIRST = (
-    "test_resume.py", "test_remote_runs.py", "test_bench_smoke.py", "test_ui_terminal_loss.py",
+    "test_resume.py", "test_resume_options.py", "test_remote_runs.py", "test_bench_smoke.py",
+    "test_ui_terminal_loss.py", "test_tensorboard.py", "test_control_command.py",
     "test_integrations.py", "test_failures.py", "test_cli_errors.py", "test_background_writer.py",
     "test_faults.py", "test_api.py", "test_tooling.py", "test_checkpoint_files.py",
     "test_run_command.py", "test_tui_remote.py", "test_run.py", "test_cli.py",
