@@ -32,11 +32,12 @@ def check_lr_request(mode: str, value: float) -> None:
 def change_learning_rates(groups: list[dict[str, Any]], mode: str, value: float
                           ) -> list[float | None]:
     """Set each optimizer parameter group's `lr` to `value` (LR_SET) or multiply it by
-    `value` (LR_SCALE); return each group's new/old (None where the old one was 0)."""
+    `value` (LR_SCALE), at most MAX_LR; return each group's new/old (None where the old
+    one was 0)."""
     ratios: list[float | None] = []
     for group in groups:
         before = float(group["lr"])
-        group["lr"] = value if mode == LR_SET else before * value
+        group["lr"] = min(value if mode == LR_SET else before * value, MAX_LR)
         ratios.append(group["lr"] / before if before > 0 else None)
     return ratios
 
@@ -45,7 +46,8 @@ def rescale_schedule(scheduler: Any, groups: list[dict[str, Any]],
                      ratios: list[float | None]) -> None:
     """Make a torch LR scheduler go on from learning rates changed by `ratios` (see
     `change_learning_rates`): every LR it sets from now on is the one it would have set,
-    times the ratio (a plateau schedule simply lowers the new LR later)."""
+    times the ratio (a plateau schedule lowers the new LR later, its patience counted
+    afresh from the change)."""
     base = getattr(scheduler, "base_lrs", None)
     for index, (group, ratio) in enumerate(zip(groups, ratios, strict=True)):
         if ratio is None:
@@ -57,6 +59,8 @@ def rescale_schedule(scheduler: Any, groups: list[dict[str, Any]],
             base[index] *= ratio
     if hasattr(scheduler, "_last_lr"):
         scheduler._last_lr = [group["lr"] for group in groups]
+    if hasattr(scheduler, "num_bad_epochs"):  # plateau: the new rate gets its patience afresh
+        scheduler.num_bad_epochs = 0
 
 
 class Controller(Protocol):

@@ -350,6 +350,9 @@ def handle_requests(loop: Loop, running: RunningMetrics, started: float) -> bool
             loop.emit(Resumed(epoch=loop.epoch + 1, global_step=loop.global_step,
                               paused_seconds=paused_for))
         _announce_stop(loop)
+    if control.stop_mode == STOP_NOW and control.take_save_request() and report_progress(
+            loop, running, _step(loop), started):
+        loop.call("on_save_requested")  # asked with the stop (a stop that ended a pause)
     if control.stop_mode == STOP_NOW and loop.stop_cause is None:
         loop.stop(StopCause.USER, f"stopped by request at step {loop.global_step} "
                           f"(epoch {loop.epoch + 1} not finished)")

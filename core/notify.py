@@ -19,6 +19,7 @@ from typing import Any
 
 from .errors import TrainuiError, one_line
 from .events import Event, Failed, Finished, RolledBack
+from .outcome import ExitCode, StopCause
 
 NOTIFY_TIMEOUT_S = 5.0
 """How long a POST may take before it is given up (the run is over: it must not hang)."""
@@ -35,6 +36,8 @@ def check_url(url: str) -> str | None:
 
 def ending_of(event: Event) -> tuple[str, str] | None:
     """(title, body) of the notification an event is worth, or None."""
+    if isinstance(event, Finished) and event.cause == StopCause.NON_FINITE_LOSS:
+        return "failed", event.reason
     if isinstance(event, Finished):
         state = "finished" if event.cause == "completed" else "stopped"
         body = event.reason
@@ -79,6 +82,9 @@ def payload(event: Finished | Failed | RolledBack, run_dir: Path | None,
     if isinstance(event, Failed):
         return {**data, "event": "failed", "message": event.message,
                 "exit_code": event.exit_code}
+    if event.cause == StopCause.NON_FINITE_LOSS:  # a run that failed, with its epochs
+        return {**data, "event": "failed", "message": event.reason,
+                "exit_code": int(ExitCode.FAILED), "epochs": event.epochs_completed}
     metrics = event.metrics or {}
     return {**data, "event": "finished", "cause": event.cause, "reason": event.reason,
             "epochs": event.epochs_completed, "elapsed_s": round(event.elapsed, 3),

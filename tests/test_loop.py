@@ -10,6 +10,7 @@ from torch import nn
 
 from core_fixtures import Recorder, digits, digits_loaders
 from trainui.core import Control, EarlyStopping, fit
+from trainui.core.callbacks import Callback
 from trainui.core.events import (
     EpochEnded,
     Finished,
@@ -190,3 +191,34 @@ def test_builtin_models_fit_digits(name: str) -> None:
 def test_run_started_is_not_emitted_by_fit() -> None:
     _, _, recorder = train(epochs=1)
     assert not recorder.of(RunStarted)  # announcing a run is the run builder's job
+
+
+class SaveCounter(Callback):
+    """Counts checkpoints asked for."""
+
+    def __init__(self) -> None:
+        self.saves = 0
+
+    def on_save_requested(self, loop: object) -> None:
+        self.saves += 1
+
+
+@pytest.mark.slow
+def test_a_save_sent_with_a_stop_is_taken_by_a_paused_run() -> None:
+    """`trainui control stop` (save, then stop now) on a paused run: the save is taken
+    before the run stops, even when the stop is what ends the pause."""
+    control = Control()
+    counter = SaveCounter()
+
+    def pause_then_save_and_stop(event: object) -> None:
+        if isinstance(event, Paused):
+            def both() -> None:
+                control.request_save()
+                control.request_stop("now")
+            threading.Timer(0.2, both).start()
+        elif isinstance(event, Progress) and not control.paused and event.global_step >= 3:
+            control.pause()
+
+    train(epochs=1, control=control, sinks=[pause_then_save_and_stop],
+          progress_interval=0.0, callbacks=[counter])
+    assert counter.saves == 1

@@ -168,3 +168,22 @@ def test_a_script_given_its_optimizer_takes_a_new_learning_rate(tmp_path: Path) 
     changes = [e for e in read_events(tmp_path / "run" / EVENT_LOG)
                if isinstance(e, LRChanged)]
     assert [(e.old_lr, e.new_lr, e.scheduler) for e in changes] == [(0.1, 0.01, "user")]
+
+
+def test_a_change_restarts_plateau_patience_and_never_passes_the_cap() -> None:
+    """A plateau schedule counts its patience afresh from a change (it would otherwise cut
+    the new rate at its next epoch end); no factor takes a rate past MAX_LR."""
+    from trainui.core.config import MAX_LR
+    from trainui.core.control import change_learning_rates, rescale_schedule
+
+    optimizer = torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1)
+    plateau = lr_scheduler.ReduceLROnPlateau(optimizer, patience=2)
+    for _ in range(2):
+        plateau.step(1.0)
+    plateau.step(2.0)
+    assert plateau.num_bad_epochs == 2
+    ratios = change_learning_rates(optimizer.param_groups, "set", 0.01)
+    rescale_schedule(plateau, optimizer.param_groups, ratios)
+    assert plateau.num_bad_epochs == 0
+    change_learning_rates(optimizer.param_groups, "scale", 1e9)
+    assert optimizer.param_groups[0]["lr"] == MAX_LR

@@ -129,3 +129,17 @@ def test_a_headless_run_posts_its_summary_and_rings_its_terminal(
     assert sent["event"] == "finished" and sent["cause"] == "completed"
     assert sent["epochs"] == 1 and 0 < sent["test_accuracy"] <= 1
     assert sent["run_dir"] == str(tmp_path / "run")
+
+
+def test_a_run_that_a_non_finite_loss_ended_is_a_failure(hook: HTTPServer, tmp_path: Path) -> None:
+    """Its Finished event says non_finite_loss: the POST and the notification say failed."""
+    from trainui.core.events import Finished
+    from trainui.core.notify import ending_of
+
+    event = Finished(cause="non_finite_loss", reason="training loss became nan at step 9",
+                     epochs_completed=2, global_step=9, elapsed=1.0, metrics=None,
+                     confusion_matrix=None, class_names=[])
+    assert ending_of(event) == ("failed", "training loss became nan at step 9")
+    NotifySink(tmp_path / "run", url=url_of(hook))(event)
+    sent = json.loads(hook.received[0][1])  # type: ignore[attr-defined]
+    assert (sent["event"], sent["exit_code"], sent["epochs"]) == ("failed", 1, 2)

@@ -148,3 +148,14 @@ def test_the_command_line_recovers_a_model_factory_that_diverges(
     assert [float(row["lr"]) for row in rows] == [0.001, 0.0005, 0.0005]
     stopped = trainui_cli([*common, "--run-dir", tmp_path / "stop"], pythonpath=tmp_path)
     assert stopped.returncode == 1 and "non-finite" in stopped.stdout + stopped.stderr
+
+
+def test_each_rollback_to_the_same_state_goes_lower() -> None:
+    """A retry that fails again is retried lower still: LR 1000, factor 0.1 gives 100, then
+    10, then 1 (each from the kept state's 1000), not 100 three times."""
+    recorder, _ = train(1000.0, Rollback(lr_factor=0.1, max_rollbacks=3))
+    rolled = recorder.of(RolledBack)
+    assert len(rolled) >= 2
+    for index, event in enumerate(rolled):
+        assert event.old_lr == 1000.0
+        assert event.new_lr == pytest.approx(1000.0 * 0.1 ** (index + 1))

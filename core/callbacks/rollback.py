@@ -4,8 +4,9 @@ The callback keeps the state at the start and at the end of every epoch (model, 
 scheduler, callbacks, history, RNG states, data order) as a copy in host memory. When the
 training loss turns NaN or infinite, or jumps past `spike_factor` times the last epoch's
 training loss, the loop stops the epoch there and asks it to roll back: the kept state is
-restored, every learning rate is multiplied by `lr_factor` (a scheduler's schedule
-rescaled with it), and training goes on from that epoch's end. After `max_rollbacks`
+restored, every learning rate is multiplied by `lr_factor` (once more for each further
+rollback to the same state; a scheduler's schedule rescaled with it), and training goes on
+from that epoch's end. After `max_rollbacks`
 rollbacks, a non-finite loss stops the run as it does without rollback.
 """
 
@@ -35,6 +36,10 @@ class Rollback(Callback):
         self.max_rollbacks = max_rollbacks
         self.spike_factor = spike_factor
         self.count = 0
+        self.scale = 1.0
+        """What the kept state's learning rates are multiplied by on a rollback: the factor,
+        once more for each rollback to the same state (a retry that fails again goes
+        lower)."""
         self.good: dict[str, Any] | None = None
         self.reference: float | None = None
         """The last good epoch's training loss (what a spike is measured against)."""
@@ -53,6 +58,7 @@ class Rollback(Callback):
         if loss is not None and math.isfinite(loss):
             self.reference = loss
         self.good = host_copy(snapshot(loop, "rollback"))
+        self.scale = 1.0
 
     @property
     def can_roll_back(self) -> bool:
@@ -80,8 +86,9 @@ class Rollback(Callback):
         loop.elapsed_before = elapsed  # the clock does not go back
         loop.weights_corrupt = False
         self.count = count  # (the restored state had the count before this rollback)
+        self.scale *= self.lr_factor
         old = loop.lr
-        ratios = change_learning_rates(loop.optimizer.param_groups, LR_SCALE, self.lr_factor)
+        ratios = change_learning_rates(loop.optimizer.param_groups, LR_SCALE, self.scale)
         loop.call("on_lr_changed", ratios)
         loop.emit(RolledBack(epoch=epoch, global_step=step, to_epoch=loop.epoch,
                              to_step=loop.global_step, reason=reason, old_lr=old,
