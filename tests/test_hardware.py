@@ -79,16 +79,18 @@ class TestProcess:
         assert 0 < sample.ram_used_bytes < sample.ram_total_bytes
 
     def test_busy_process_uses_a_core(self, busy: subprocess.Popen[bytes]) -> None:
-        """A process spinning a core reads well over 50% between two samples."""
+        """A process spinning a core reads clearly busy between two samples (an idle one
+        reads about 0%; the threshold is low because a loaded test machine shares cores)."""
         sampler = HardwareSampler(busy.pid)
         first = sampler.sample().process
         time.sleep(1.0)
         second = sampler.sample().process
         assert first is not None and second is not None
-        assert second.cpu_percent is not None and second.cpu_percent > 50
+        assert second.cpu_percent is not None and second.cpu_percent > 10
 
     def test_busy_child_counts_for_its_parent(self) -> None:
-        """CPU % covers the process's children (DataLoader workers), not only itself."""
+        """CPU % covers the process's children (DataLoader workers), not only itself: the
+        parent only waits (about 0% of its own), its busy child makes it read busy."""
         spawn = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {BUSY!r}])"
         parent = subprocess.Popen([sys.executable, "-c", spawn])
         children: list[int] = []
@@ -102,7 +104,7 @@ class TestProcess:
             time.sleep(1.0)
             process = sampler.sample().process
             assert children and process is not None
-            assert process.cpu_percent is not None and process.cpu_percent > 50
+            assert process.cpu_percent is not None and process.cpu_percent > 10
         finally:
             for pid in children:
                 with_gone_ok(lambda pid=pid: os.kill(pid, 9))
