@@ -27,7 +27,7 @@ import io
 import math
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -321,14 +321,14 @@ def _has_event_files(folder: Path) -> bool:
                            f"{exc.strerror or exc}") from None
 
 
-def _export_steps(log: Path) -> Iterator[Scalar]:
+def _export_steps(log: Path) -> list[Scalar]:
     """The step scalars of events.jsonl, as the run stands: a resumed session drops the
     steps its killed predecessor logged after the checkpoint it resumed from."""
     scalars: list[Scalar] = []
     try:
         events = list(read_events(log))
     except FileNotFoundError:
-        return iter(())
+        return []
     for event in events:
         if isinstance(event, RunStarted) and event.start_epoch:
             resumed_at = event.start_epoch * event.steps_per_epoch
@@ -337,4 +337,4 @@ def _export_steps(log: Path) -> Iterator[Scalar]:
             scalars = [s for s in scalars if s[1] <= event.to_step]
         elif isinstance(event, Progress):
             scalars += step_scalars(event)
-    return iter(scalars)
+    return scalars
