@@ -130,7 +130,7 @@ def _chart_memory(app: Any, checkpoints: list[int]) -> list[dict[str, Any]]:
         _feed(loss, accuracy, fed, target)
         fed = target
         rows.append({"steps": target, "retained_bytes": retained_bytes(baseline),
-                     "stored_points": len(loss.step_loss) + len(loss.smooth_loss)})
+                     "stored_points": len(loss.step_loss)})
     tracemalloc.stop()
     return rows
 

@@ -1,4 +1,4 @@
-"""Loss chart: per-step training loss, its smoothed curve, per-epoch train and validation."""
+"""Loss chart: per-step training loss, raw and smoothed, per-epoch train and validation."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from textual_plotext import Plot
 
 from trainui.core import events as ev
 from trainui.core.run_summary import RunSummary
-from trainui.core.series import BoundedSeries, Smoother
+from trainui.core.series import BoundedSeries
 
-from .chart import EventChart, legend_entry, nice_ticks, rgb, tick_label
+from .chart import RAW, EventChart, Line, legend_entry
 
 
 class LossChart(EventChart):
@@ -19,10 +19,8 @@ class LossChart(EventChart):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.step_loss = BoundedSeries()
-        self.smooth_loss = BoundedSeries()
         self.train_loss = BoundedSeries(capacity=1024)
         self.val_loss = BoundedSeries(capacity=1024)
-        self._smoother = Smoother()
         self.lr_set_at: list[float] = []
         """Global steps where someone changed the learning rate (`l`, `trainui control`)."""
         self.rolled_back_at: list[float] = []
@@ -32,7 +30,6 @@ class LossChart(EventChart):
         """Append [global_step, loss] pairs."""
         for step, loss in pairs:
             self.step_loss.append(step, loss)
-            self.smooth_loss.append(step, self._smoother.update(loss))
         if pairs:
             self.mark_dirty()
 
@@ -42,23 +39,27 @@ class LossChart(EventChart):
 
     @take.register
     def _(self, event: ev.EpochEnded) -> None:
-        for series, value in ((self.train_loss, event.train_loss),
-                              (self.val_loss, event.val_loss)):
+        for series, value in ((self.train_loss, event.train_loss), (self.val_loss, event.val_loss)):
             if value is not None:
                 series.append(event.global_step, value)
+        self.note_epoch(event)
         self.mark_dirty()
+
+    @take.register
+    def _(self, event: ev.EarlyStoppingUpdated) -> None:
+        self.note_best(event)
 
     @take.register
     def _(self, event: ev.RunStarted) -> None:
         if event.start_epoch:
             at = event.start_epoch * event.steps_per_epoch
-            self.start_session(at, [
-                self.step_loss, self.smooth_loss, self.train_loss, self.val_loss])
+            self.start_session(at, [self.step_loss, self.train_loss, self.val_loss])
+            self.forget_epochs_after(event.start_epoch)
             self.lr_set_at = [step for step in self.lr_set_at if step <= at]
 
     @take.register
     def _(self, event: ev.RolledBack) -> None:
-        for series in (self.step_loss, self.smooth_loss, self.train_loss, self.val_loss):
+        for series in (self.step_loss, self.train_loss, self.val_loss):
             series.truncate(event.to_step)
         self.rolled_back_at.append(event.to_step)
         self.mark_dirty()
@@ -72,48 +73,47 @@ class LossChart(EventChart):
     def restore(self, summary: RunSummary) -> None:
         """Epoch points and sessions from the replay, learning rates set from the log
         tail; every step loss the summary kept."""
-        for event in sorted([*summary.replay(), *(e for e in summary.log
-                                                   if isinstance(e, ev.LRChanged | ev.RolledBack))],
-                            key=lambda e: e.time):
+        for event in sorted(
+            [
+                *summary.replay(),
+                *(e for e in summary.log if isinstance(e, ev.LRChanged | ev.RolledBack)),
+            ],
+            key=lambda e: e.time,
+        ):
             self.take(event)
         xs, ys = summary.step_loss.points()
         self.add_step_losses([[x, y] for x, y in zip(xs, ys, strict=True)])
 
     def plot(self, plt: Plot, colors: dict[str, str]) -> None:
-        """Raw steps faint underneath, smoothed on top, epochs as markers."""
-        if not (len(self.step_loss) or len(self.train_loss) or len(self.val_loss)):
-            return
-        first, _ = self.step_loss.points()
-        ticks = nice_ticks(first[0] if first else 0, max(self._last_step(), 1))
-        plt.xticks([float(t) for t in ticks], [tick_label(tick) for tick in ticks])
-        for series, color in ((self.step_loss, "step_loss"), (self.smooth_loss, "smooth_loss")):
-            xs, ys = self.fit(*series.points())
-            if xs:
-                plt.plot(xs, ys, color=rgb(colors[color]), marker="braille")
-        for series, color, marker in ((self.train_loss, "train", "•"), (self.val_loss, "val", "x")):
-            xs, ys = self.fit(*series.points())
-            if xs:
-                plt.scatter(xs, ys, color=rgb(colors[color]), marker=marker)
+        """Raw steps faint under their smoothed curve, epochs as markers."""
+        lines = self.smoothed(self.step_loss.points(), "smooth_loss")
+        lines += [
+            Line.of(self.train_loss.points(), "train", "•", joined=False),
+            Line.of(self.val_loss.points(), "val", "x", joined=False),
+        ]
+        self.draw(plt, colors, lines, per_epoch=False, x_unit="step")
         self.plot_sessions(plt, colors)
-        for step in self.lr_set_at:
-            plt.vertical_line(step, color=rgb(colors["lr"]))
-        for step in self.rolled_back_at:
-            plt.vertical_line(step, color=rgb(colors["wrong"]))
-
-    def _last_step(self) -> float:
-        ends = [series.last[0] for series in (self.step_loss, self.train_loss, self.val_loss)
-                if series.last]
-        return max(ends, default=0.0)
+        self.vertical_lines(plt, self.lr_set_at, colors["lr"])
+        self.vertical_lines(plt, self.rolled_back_at, colors["wrong"])
 
     def legend(self, colors: dict[str, str]) -> str:
         """Loss, then one entry per series."""
+        weight = self.view.smoothing
+        steps = (
+            (
+                legend_entry(RAW, "step", colors["step_loss"]),
+                legend_entry("⠉", f"smoothed {weight:g}", colors["smooth_loss"]),
+            )
+            if weight
+            else (legend_entry("⠉", "step", colors["smooth_loss"]),)
+        )
         entries = (
-            legend_entry("⠉", "step", colors["step_loss"]),
-            legend_entry("⠉", "smoothed", colors["smooth_loss"]),
+            *steps,
             legend_entry("•", "train", colors["train"]),
             legend_entry("x", "val", colors["val"]),
             *self.session_legend(colors),
             *([legend_entry("│", "LR set", colors["lr"])] if self.lr_set_at else []),
             *([legend_entry("│", "rollback", colors["wrong"])] if self.rolled_back_at else []),
+            *self.view_legend(),
         )
-        return "[b]Loss[/]  " + " ".join(entries)
+        return self.title("Loss") + "  " + " ".join(entries)
