@@ -33,6 +33,9 @@ MAX_BATCH_SIZE = 2**31 - 1
 MAX_LR = 1e3
 MAX_WEIGHT_DECAY = 1e3
 MAX_EPOCHS = 10**7
+EPOCH_SHAPED_SCHEDULERS = ("step", "cosine", "onecycle")
+"""Schedulers whose schedule is laid out over the run's epochs: such a run cannot be
+extended (its schedule would have to change shape halfway)."""
 
 Check = Callable[[Any], str | None]
 """Returns why a value is wrong, or None when it is fine."""

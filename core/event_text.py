@@ -6,20 +6,15 @@ from functools import singledispatch
 from pathlib import PurePath
 
 from . import events as ev
+from . import formats
+
+format_metric = formats.metric
+"""A named metric in its quantity's format (see core.formats)."""
 
 
 def percent(value: float) -> str:
-    """An accuracy-like fraction as a percentage, right-aligned to 7 characters."""
-    return f"{100 * value:6.2f}%"
-
-
-def format_metric(name: str | None, value: float | None) -> str:
-    """Accuracy-like metrics (`*acc*`) as percentages, everything else with four decimals."""
-    if value is None:
-        return "n/a"
-    if name and "acc" in name:
-        return f"{value:.2%}"
-    return f"{value:.4f}"
+    """An accuracy as a percentage, right-aligned to 7 characters so epoch lines align."""
+    return f"{formats.percent(value):>7}"
 
 
 def run_relative(path: str) -> str:
@@ -43,12 +38,12 @@ def progress_line(event: ev.Progress) -> str:
     of = f"/{event.steps_per_epoch}" if event.steps_per_epoch else ""
     parts = [f"{_epoch_of(event.epoch, event.epochs)} step {event.step}{of}"]
     if event.train_loss is not None:
-        parts.append(f"loss {event.train_loss:.4f}")
+        parts.append(f"loss {formats.loss(event.train_loss)}")
     if event.train_acc is not None:
         parts.append(f"acc {percent(event.train_acc)}")
     parts += [f"{name} {format_metric(name, value)}" for name, value in event.metrics.items()]
     if event.samples_per_second:
-        parts.append(f"{event.samples_per_second:,.0f} samples/s")
+        parts.append(formats.rate(event.samples_per_second))
     return "  ".join(parts)
 
 
@@ -105,7 +100,8 @@ def run_description(event: ev.RunStarted) -> str:
 @_describe.register
 def _(event: ev.Finished) -> str:
     epochs = event.epochs_completed
-    return f"finished in {event.elapsed:.1f}s ({epochs} epoch{'' if epochs == 1 else 's'})"
+    took = formats.duration(event.elapsed)
+    return f"finished in {took} ({epochs} epoch{'' if epochs == 1 else 's'})"
 
 
 @_describe.register
@@ -113,16 +109,16 @@ def _(event: ev.EpochEnded) -> str:
     parts = [_epoch_of(event.epoch, event.epochs)]
     for split, loss, acc in (("train", event.train_loss, event.train_acc),
                              ("val", event.val_loss, event.val_acc)):
-        values = [f"loss {loss:.4f}"] if loss is not None else []
+        values = [f"loss {formats.loss(loss)}"] if loss is not None else []
         values += [f"acc {percent(acc)}"] if acc is not None else []
         if values:
             parts.append(f"{split} {' '.join(values)}")
     parts += [f"{name} {format_metric(name, value)}" for name, value in event.metrics.items()]
     if event.lr is not None:
-        parts.append(f"lr {event.lr:.3g}")
-    parts.append(f"{event.epoch_time:.1f}s")
+        parts.append(f"lr {formats.learning_rate(event.lr)}")
+    parts.append(formats.seconds(event.epoch_time))
     if event.samples_per_second:
-        parts.append(f"{event.samples_per_second:,.0f} samples/s")
+        parts.append(formats.rate(event.samples_per_second))
     return "  ".join(parts)
 
 
@@ -157,7 +153,28 @@ def _(event: ev.StopRequested) -> str:
 def _(event: ev.EvaluationFinished) -> str:
     m = event.metrics
     return (
-        f"{event.split} ({event.weights} weights, {m.get('samples', 0)} samples): accuracy "
-        f"{percent(m.get('accuracy', 0.0))}  precision {m.get('precision', 0.0):.4f}  "
-        f"recall {m.get('recall', 0.0):.4f}  f1 {m.get('f1', 0.0):.4f}"
+        f"{event.split} ({event.weights} weights, {m.get('samples', 0)} samples): "
+        + scores_line(m)
     )
+
+
+TEST_KEYS = ("accuracy", "precision", "recall", "f1")
+"""The overall test figures, in the order they are written."""
+
+
+def scores_line(metrics: dict[str, object]) -> str:
+    """`accuracy 97.78%  precision 0.9793  recall 0.9778  f1 0.9779`."""
+    parts = []
+    for key in TEST_KEYS:
+        value = metrics.get(key)
+        number = float(value) if isinstance(value, int | float) else None
+        parts.append(f"{key} {formats.metric(key, number)}")
+    return "  ".join(parts)
+
+
+def epoch_note(event: ev.Event) -> str | None:
+    """The few words a routine end-of-epoch event adds to its epoch's line in the live log
+    (`best saved`), instead of a line of its own; None for any other event."""
+    if isinstance(event, ev.CheckpointSaved) and event.reason == "best":
+        return "best saved"
+    return None

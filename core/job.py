@@ -39,7 +39,7 @@ from .checkpoint import (
     model_state_of,
     train_on,
 )
-from .config import RunConfig
+from .config import EPOCH_SHAPED_SCHEDULERS, RunConfig
 from .control import Control
 from .control_channel import ControlChannel
 from .data import DataSplits, load_dataset
@@ -68,9 +68,6 @@ from .version import __version__
 from .workers import die_with_parent
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.pt"
-EPOCH_SHAPED_SCHEDULERS = ("step", "cosine", "onecycle")
-"""Schedulers whose schedule is laid out over the run's epochs: such a run cannot be
-extended (its schedule would have to change shape halfway)."""
 
 
 @dataclass

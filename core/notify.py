@@ -19,6 +19,7 @@ from typing import Any
 
 from .errors import TrainuiError, one_line
 from .events import Event, Failed, Finished, RolledBack
+from .formats import percent
 from .outcome import ExitCode, StopCause
 
 NOTIFY_TIMEOUT_S = 5.0
@@ -43,7 +44,7 @@ def ending_of(event: Event) -> tuple[str, str] | None:
         body = event.reason
         accuracy = (event.metrics or {}).get("accuracy")
         if isinstance(accuracy, int | float):
-            body += f"; test accuracy {accuracy:.2%}"
+            body += f"; test accuracy {percent(accuracy)}"
         return state, body
     if isinstance(event, Failed):
         return "failed", one_line(event.message, 200)

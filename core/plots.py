@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import formats
 from .errors import TrainuiError
 from .files import FileWriter
 from .run_results import RunResults
@@ -209,7 +210,8 @@ def _mark_best(axes: Axes, results: RunResults) -> None:
         return
     text = f"best epoch {results.best_epoch}"
     if results.best_monitor and results.best_value is not None:
-        text += f" ({results.best_monitor} {results.best_value:.4g})"
+        value = formats.metric(results.best_monitor, results.best_value)
+        text += f" ({results.best_monitor} {value})"
     axes.axvline(results.best_epoch, color=BEST_COLOR, linestyle="--", linewidth=1.5,
                  label=text)
 

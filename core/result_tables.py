@@ -33,8 +33,8 @@ Numbers
         time, throughput and any metric of the run's own), `null` before the first epoch.
         `epochs` (the epochs the run was set to train) sits beside `epochs_done`.
     markdown: for each run a `## RUN_NAME` heading, a line with state, epochs, best epoch
-        and duration (`state: finished, epochs: 2/2, best epoch: 2 (val_loss 0.0814),
-        duration: 5.9 s`; a duration reads `42.3 s`, `3 min 07 s` or `2 h 05 min`), then
+        and duration (`state: finished, epochs: 2/2, best epoch: 2 (val_loss 0.08140),
+        duration: 0:05`; numbers and durations in trainui's formats, core/formats.py), then
         the test metrics (`| metric | value |`, samples included), the per-class scores
         (`| class | precision | recall | f1 | support |`) and the confusion matrix (true
         classes as rows, predicted ones as columns, header cell `true \\ predicted`), or
@@ -57,6 +57,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from . import formats
 from .run_results import RunResults
 
 RUN_COLUMNS = (
@@ -281,22 +282,19 @@ def _summary_line(run: RunResults) -> str:
     epochs = f"{run.epochs_done}/{run.epochs}" if run.epochs else str(run.epochs_done)
     best = MISSING
     if run.best_epoch is not None:
-        value = f" {_fixed(best_value(run), 4)}" if run.best_value is not None else ""
+        value = (f" {formats.metric(run.best_monitor, best_value(run))}"
+                 if run.best_value is not None else "")
         best = f"{run.best_epoch} ({run.best_monitor or 'monitor'}{value})"
     return (f"state: {run.state}, epochs: {epochs}, best epoch: {best}, "
             f"duration: {duration_text(run.duration)}")
 
 
 def duration_text(seconds: float | None) -> str:
-    """Seconds for reading: `42.3 s`, `3 min 07 s`, `2 h 05 min`; `-` when missing."""
+    """A run's duration in the one format used everywhere (`0:42`, `1:02:03`); `-` when
+    missing."""
     if seconds is None or not math.isfinite(seconds):
         return MISSING
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    whole = round(seconds)
-    if whole < 3600:
-        return f"{whole // 60} min {whole % 60:02d} s"
-    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+    return formats.duration(seconds)
 
 
 def _fixed(value: Any, decimals: int) -> str:

@@ -151,9 +151,9 @@ def test_eval_plain_state_dict(evaluations):
     config.json beside it."""
     result = evaluations["final"]
     assert result.returncode == 0, result.stderr
-    scores = re.search(r"^accuracy (\d\.\d{4})", result.stdout, re.MULTILINE)
+    scores = re.search(r"^accuracy (\d{1,3}\.\d\d)%", result.stdout, re.MULTILINE)
     assert scores is not None, result.stdout
-    assert 0.0 <= float(scores.group(1)) <= 1.0
+    assert 0.0 <= float(scores.group(1)) <= 100.0
 
 
 @pytest.mark.slow

@@ -43,7 +43,7 @@ def test_stops_after_patience_epochs_without_improvement() -> None:
     assert loop.epoch == 5
     assert loop.stop_cause == "early_stopping"
     assert "did not improve for 3 epochs" in loop.stop_reason
-    assert "best 0.9 at epoch 2" in loop.stop_reason
+    assert "best 0.9000 at epoch 2" in loop.stop_reason
 
 
 def test_improvement_resets_the_counter() -> None:

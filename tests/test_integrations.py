@@ -145,7 +145,7 @@ def test_watch_shows_the_fit_with_its_confusion_matrix(fitted: dict[str, tuple[P
             return console.export_text()
 
     lines = asyncio.run(look()).splitlines()
-    assert lines[0].strip() == "Confusion (true x pred)"
+    assert lines[0].strip() == "Confusion (true x pred, counts)"
     matrix = of(events_of(run_dir), Finished)[-1].confusion_matrix
     for label in range(10):  # a row per class: its name, then its counts ('.' for 0)
         row = lines[2 + label].split()

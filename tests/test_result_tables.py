@@ -255,8 +255,8 @@ def test_export_markdown_heading_summary_and_tables() -> None:
     """A heading, a summary line, then metrics, per-class and confusion-matrix tables."""
     text = export_table([finished_run()], "markdown")
     assert text.startswith("## pets, v2\n\n") and text.endswith("|\n")
-    assert ("state: finished, epochs: 2/2, best epoch: 2 (val_loss 0.0814), "
-            "duration: 5.9 s") in text
+    assert ("state: finished, epochs: 2/2, best epoch: 2 (val_loss 0.08140), "
+            "duration: 0:05") in text
     metrics, per_class, matrix = tables(text)
     assert metrics == [
         "| metric    |  value |",
@@ -311,8 +311,8 @@ def test_export_markdown_escapes_names() -> None:
 def test_formats_of_values() -> None:
     assert iso_utc(STARTED) == "2026-11-28T09:31:16Z" and iso_utc(0) == "1970-01-01T00:00:00Z"
     assert iso_utc(None) is None and iso_utc(math.nan) is None
-    assert duration_text(42.34) == "42.3 s" and duration_text(187) == "3 min 07 s"
-    assert duration_text(7500) == "2 h 05 min" and duration_text(None) == "-"
+    assert duration_text(42.34) == "0:42" and duration_text(187) == "3:07"
+    assert duration_text(7500) == "2:05:00" and duration_text(None) == "-"
 
 
 def test_best_value_prefers_the_history_when_it_agrees() -> None:

@@ -118,7 +118,7 @@ def test_detach_returns_once_the_script_trains(tmp_path: Path, script: Path,
     assert wait_for(run_dir, Finished).cause == "completed"
     shown = run_trainui(["watch", run_dir])
     assert shown.returncode == 0 and "epoch 2/2" in shown.stdout
-    assert "grad_norm 1.5000" in shown.stdout
+    assert "grad_norm 1.500" in shown.stdout
 
 
 def test_headless_prints_the_scripts_output_and_trainuis_lines(tmp_path: Path,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -175,3 +176,38 @@ async def test_run_keys_on_a_finished_run_say_why_nothing_happens() -> None:
         messages = [str(note.message) for note in app._notifications]
         assert messages == ["The run is over (finished): nothing to save",
                             "The run is over (finished): nothing to stop"]
+
+
+class TestLaunchedTrainer:
+    """`trainui train`/`trainui run` follow a trainer they just started: the view shows it
+    starting until a session starts after the launch, and never after one has."""
+
+    @staticmethod
+    def followed(tmp_path: Path, launched_at: float) -> list[ev.Event]:
+        from trainui.core.event_file import EVENT_LOG, EventLogSink
+        from trainui.tui.watch import follow
+
+        sink = EventLogSink(tmp_path / EVENT_LOG)
+        for event in finished_events():
+            sink(event)
+        sink.close()
+        seen: list[ev.Event] = []
+        follow(tmp_path, seen.append, new_session=launched_at, alive=lambda: False, poll=0.01)
+        return seen
+
+    def test_a_session_started_since_the_launch_is_not_shown_starting(self, tmp_path: Path) -> None:
+        """A script that trained before the view opened: its session is the launched one,
+        so no "starting" stage follows it and its ending ends the view."""
+        events = finished_events()
+        seen = self.followed(tmp_path, launched_at=events[0].time - 5)
+        assert not any(isinstance(e, ev.StageStarted) for e in seen)
+        assert isinstance(seen[-1], ev.Finished)
+
+    def test_an_earlier_session_waits_for_the_new_one(self, tmp_path: Path) -> None:
+        """A resumed run: the log's session is older than the launch, so the view shows
+        the trainer starting (and here, with no trainer alive, says it went away)."""
+        events = finished_events()
+        seen = self.followed(tmp_path, launched_at=events[-1].time + 5)
+        stages = [e for e in seen if isinstance(e, ev.StageStarted)]
+        assert [s.stage for s in stages] == ["the trainer is starting"]
+        assert isinstance(seen[-1], ev.Failed)

@@ -8,6 +8,7 @@ event, look the same on every machine. A few synthetic helpers serve unit tests.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import math
@@ -104,27 +105,55 @@ CONFUSION = [
 ]
 
 
-def digits_metrics() -> dict[str, object]:
-    """Accuracy and macro precision/recall/F1 of CONFUSION, as the core reports them."""
+def digits_metrics(
+    matrix: list[list[int]] = CONFUSION, names: list[str] = CLASSES
+) -> dict[str, object]:
+    """Accuracy and macro precision/recall/F1 of `matrix` (CONFUSION), as the core reports
+    them."""
     per_class: dict[str, dict[str, float]] = {}
-    for index, name in enumerate(CLASSES):
-        true_positive = CONFUSION[index][index]
-        predicted = sum(row[index] for row in CONFUSION)
-        support = sum(CONFUSION[index])
+    for index, name in enumerate(names):
+        true_positive = matrix[index][index]
+        predicted = sum(row[index] for row in matrix)
+        support = sum(matrix[index])
         precision = true_positive / predicted if predicted else 0.0
         recall = true_positive / support if support else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         per_class[name] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
-    total = sum(map(sum, CONFUSION))
+    total = sum(map(sum, matrix))
 
     def macro(key: str) -> float:
         return sum(scores[key] for scores in per_class.values()) / len(per_class)
 
     return {
-        "accuracy": sum(CONFUSION[i][i] for i in range(10)) / total,
+        "accuracy": sum(matrix[i][i] for i in range(len(matrix))) / total,
         "precision": macro("precision"), "recall": macro("recall"), "f1": macro("f1"),
         "per_class": per_class,
     }  # fmt: skip
+
+
+CIFAR = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+         "truck"]
+"""CIFAR-10's class names: longer than a confusion matrix cell."""
+
+
+def cifar_confusion() -> list[list[int]]:
+    """CONFUSION with mix-ups worth listing: cat and dog, truck taken for automobile."""
+    matrix = [row[:] for row in CONFUSION]
+    matrix[3][5], matrix[3][3] = 9, 26
+    matrix[5][3], matrix[5][5] = 6, 29
+    matrix[9][1], matrix[9][9] = 4, 28
+    return matrix
+
+
+def cifar_events() -> list[ev.Event]:
+    """The recorded run, ending with CIFAR-10's class names and cifar_confusion()."""
+    events = finished_events()
+    finished = events[-1]
+    assert isinstance(finished, ev.Finished)
+    matrix = cifar_confusion()
+    events[-1] = dataclasses.replace(finished, class_names=CIFAR, confusion_matrix=matrix,
+                                     metrics=digits_metrics(matrix, CIFAR))
+    return events
 
 
 class FakeJob:

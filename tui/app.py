@@ -20,7 +20,7 @@ from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
 from textual.theme import Theme
 from textual.widget import Widget
-from textual.widgets import ContentSwitcher, Footer
+from textual.widgets import Footer
 
 from trainui.core.control import LR_SET, STOP_AFTER_EPOCH, STOP_NOW, Controller
 from trainui.core.errors import TrainuiError, one_line
@@ -29,7 +29,9 @@ from trainui.core.notify import ending_of, terminal_bytes
 from trainui.core.outcome import ExitCode, exit_code_of
 
 from .accuracy_chart import AccuracyChart
+from .chart import EventChart
 from .early_stopping_panel import EarlyStoppingPanel
+from .end_view import RunArea, end_action_shown
 from .feed import AppFeed, Feed, Job
 from .final_report import FinalReport
 from .hardware_panel import HardwarePanel, HardwareSource
@@ -157,7 +159,7 @@ class TrainApp(App[None]):
                 yield RunHeader(self._clock, self.run_name, id="header")
                 yield HardwarePanel(self._hardware, id="hardware")
             yield ProgressPanel(self._clock, id="progress")
-            with ContentSwitcher(initial="live", id="main"):
+            with RunArea(id="main"):
                 with Horizontal(id="live"):
                     yield LossChart(id="loss")
                     yield AccuracyChart(id="accuracy")
@@ -325,7 +327,7 @@ class TrainApp(App[None]):
         self.outcome = outcome
         # A run that scored nothing (your own code, without evaluate) keeps its charts.
         charts_only = isinstance(ending, Finished) and not ending.metrics
-        self.query_one("#main", ContentSwitcher).current = "live" if charts_only else "report"
+        self.query_one(RunArea).show_end(has_report=not charts_only)
         self.query_one("#body").add_class("-over")
         self.refresh_bindings()
         self.flush_panels()
@@ -333,7 +335,7 @@ class TrainApp(App[None]):
     def _reopen_run(self) -> None:
         """A new session of the run began (it was resumed): back to the live view."""
         self.outcome = None
-        self.query_one("#main", ContentSwitcher).current = "live"
+        self.query_one(RunArea).show_live()
         self.query_one("#body").remove_class("-over")
         self.refresh_bindings()
 
@@ -345,6 +347,8 @@ class TrainApp(App[None]):
             return bool(charts) and len(charts.first().choices()) > 1
         if action == "show_output":
             return self.output_log is not None
+        if action in ("switch_report", "normalize_matrix"):
+            return end_action_shown(action, self.query_one(RunArea))
         return not (action in RUN_ACTIONS and self.outcome is not None)
 
     def on_key(self, event: events.Key) -> None:
@@ -398,12 +402,31 @@ class TrainApp(App[None]):
             what = f"to {value:.6g}" if mode == LR_SET else f"by a factor of {value:.6g}"
             self.notify(f"Changing the learning rate {what} at the next step")
 
+    def action_switch_report(self) -> None:
+        """At the end of a run: the charts or the final report (when both do not fit)."""
+        self.query_one(RunArea).switch()
+
+    def action_normalize_matrix(self) -> None:
+        """The confusion matrix in counts or in shares of each true class."""
+        self.query_one(FinalReport).toggle_normalized()
+        self.flush_panels()
+
+    def action_scroll_log(self, where: str) -> None:
+        """Scroll the event log: `up`/`down` a page, `end` back to the newest line."""
+        self.query_one(EventLog).scroll_by_key(where)
+
     def action_next_metric(self) -> None:
         """Chart the next logged metric."""
         chart = self.query_one(AccuracyChart)
         if len(chart.choices()) > 1:
             chart.next_metric()
             self.flush_panels()
+
+    def action_chart_view(self, change: str) -> None:
+        """Change how every chart shows its series: `log`, `window`, `smoother`, `rougher`."""
+        for chart in self.query(EventChart):
+            chart.change_view(change)
+        self.flush_panels()
 
     def action_show_output(self) -> None:
         """Show the trainer's own output, following it."""

@@ -21,7 +21,8 @@ from trainui.tui.redraw import MAX_REFRESH_RATE, REFRESH_RATE
 
 RUNS_FORMATS = ("table", "csv", "json")
 EXPORT_FORMATS = ("csv", "json", "markdown")
-COMMANDS = ("train", "run", "eval", "runs", "watch", "control", "plot", "export")
+COMPARE_FORMATS = ("table", "csv", "json", "markdown")
+COMMANDS = ("train", "run", "eval", "runs", "watch", "compare", "control", "plot", "export")
 CONTROL_ACTIONS = {
     "pause": "pause at the next step boundary (acknowledged: paused)",
     "resume": "resume a paused run (acknowledged: resumed)",
@@ -186,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(commands.add_parser("eval", help="evaluate a checkpoint on the test split"))
     _add_runs(commands.add_parser("runs", help="list runs and their state"))
     _add_watch(commands.add_parser("watch", help="watch and control a run from anywhere"))
+    _add_compare(commands.add_parser("compare", help="compare runs: metrics per epoch "
+                                     "overlaid, config differences, final figures"))
     _add_control(commands.add_parser(
         "control", help="pause, resume, save or stop a live run; wait for its answer",
         formatter_class=argparse.RawDescriptionHelpFormatter))
@@ -202,10 +205,7 @@ def _add_debug(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
 
 
 def _add_view(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    from trainui.themes import DEFAULT_THEME, available_themes
-
-    p.add_argument("--theme", default=DEFAULT_THEME, help=f"TUI theme: "
-                   f"{', '.join(available_themes())} (default {DEFAULT_THEME})")
+    _add_theme(p)
     p.add_argument("--refresh-rate", type=positive_number, default=REFRESH_RATE, metavar="HZ",
                    help=f"TUI screen updates per second at most (default {REFRESH_RATE:g}, "
                    f"capped at {MAX_REFRESH_RATE:g}); charts and the log at most once a second")
@@ -253,15 +253,21 @@ def _add_eval(p: argparse.ArgumentParser) -> None:
     stored = ("dataset", "data_dir", "model", "batch_size")
     add_config_flags(p, only=(*stored, "download", "device"), overrides=stored)
     p.add_argument("--output", metavar="FILE", help="also write the metrics as JSON to FILE")
+    p.add_argument("--normalize", action="store_true",
+                   help="confusion matrix as percentages of each true class, not counts")
     _add_debug(p)
 
 
 def _add_runs(p: argparse.ArgumentParser) -> None:
-    p.description = ("List runs: name, state, epochs, best metric, start time; as CSV or "
-                     "JSON with each run's test metrics and duration too.")
+    p.description = ("List runs: name, state, epochs, best metric, test accuracy, duration, "
+                     "start time; as CSV or JSON with each run's test metrics too. On a "
+                     "terminal the list is a view: space marks runs, enter compares them.")
     p.add_argument("--root", default="runs", help="folder holding the runs (default runs)")
-    p.add_argument("--format", choices=RUNS_FORMATS, default="table",
-                   help="table (aligned, for people; the default), csv or json")
+    p.add_argument("--format", choices=RUNS_FORMATS,
+                   help="table (aligned, for people; the default off a terminal), csv or "
+                   "json; on a terminal without --format, the list opens as a view where "
+                   "space marks runs and enter compares them")
+    _add_theme(p)
     _add_debug(p)
 
 
@@ -300,10 +306,32 @@ def _add_watch(p: argparse.ArgumentParser) -> None:
         "it running."
     )
     p.add_argument("run_dir", nargs="?", metavar="RUN_DIR",
-                   help="the run's directory (default: the most recent run under --root)")
+                   help="the run's directory (default: the most recent run under --root "
+                   "still training, else the most recent one)")
     p.add_argument("--root", default="runs", help="folder holding the runs (default runs)")
     _add_view(p)
     _add_debug(p)
+
+
+def _add_compare(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Compare runs: on a terminal, a view with one metric per epoch overlaid (m: the "
+        "next metric the runs share, y: log scale), one marker per run, each run's best "
+        "value, and a "
+        "table of final figures and the config values that differ; runs still training "
+        "are followed. Off a terminal, or with --format, the table is printed.")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="two or more run directories")
+    p.add_argument("--format", choices=COMPARE_FORMATS, help="print the table as table (aligned), "
+                   "csv, json or markdown instead of opening the view")
+    _add_theme(p)
+    _add_debug(p)
+
+
+def _add_theme(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    from trainui.themes import DEFAULT_THEME, available_themes
+
+    p.add_argument("--theme", default=DEFAULT_THEME, help=f"TUI theme: "
+                   f"{', '.join(available_themes())} (default {DEFAULT_THEME})")
 
 
 def _add_control(p: argparse.ArgumentParser) -> None:

@@ -15,7 +15,8 @@ from trainui.core.outcome import ExitCode
 def run(args: argparse.Namespace) -> int:
     """Dispatch to the command's function; return the exit status."""
     handlers = {"train": train, "run": run_command, "eval": evaluate, "runs": runs,
-                "watch": watch, "control": control, "plot": plot, "export": export}
+                "watch": watch, "compare": compare, "control": control, "plot": plot,
+                "export": export}
     return int(handlers[args.command or "train"](args))
 
 
@@ -102,7 +103,7 @@ def train_tui(launch: Any, args: argparse.Namespace) -> int:
     competes with training for the interpreter, and the run survives the terminal.
     """
     from trainui.tui import splash
-    from trainui.tui.launch import Launched
+    from trainui.tui.launch import Launched, print_exit_summary
     from trainui.tui.terminal import detach_from_terminal, exit_on_signals, terminal_alive
 
     started: list[Launched] = []
@@ -130,7 +131,10 @@ def train_tui(launch: Any, args: argparse.Namespace) -> int:
     except BaseException:
         splash.leave()
         raise
-    return launched.after_view(code, terminal_lost, shown_to_end)
+    code = launched.after_view(code, terminal_lost, shown_to_end)
+    if not terminal_lost:
+        print_exit_summary(launched.run_dir)
+    return code
 
 
 def _view(launched: Any, args: argparse.Namespace) -> tuple[int, bool, bool]:
@@ -149,7 +153,7 @@ def _view(launched: Any, args: argparse.Namespace) -> tuple[int, bool, bool]:
 
     def job(feed: Any) -> None:
         follow(run_dir, feed, restore=feed.restore, observe=remote.observe,
-               alive=launched.alive, new_session=True)
+               alive=launched.alive, new_session=launched.launched_at)
         shown_to_end.set()
 
     view = run_app(job, remote, theme=args.theme, refresh_rate=args.refresh_rate,
@@ -157,8 +161,9 @@ def _view(launched: Any, args: argparse.Namespace) -> tuple[int, bool, bool]:
                    run_name=run_dir.name, output_log=run_dir / OUTPUT_LOG,
                    hardware=HardwareSampler.for_run(run_dir), can_leave_running=True)
     if view.left_running:
-        print(f"trainui: {run_dir} trains on in the background (pid {launched.process.pid}): "
-              f"watch it with `trainui watch {run_dir}`", file=sys.stderr)
+        from trainui.tui.launch import print_exit_summary
+
+        print_exit_summary(run_dir, pid=launched.process.pid)
     return view.code, view.terminal_lost or view.left_running, shown_to_end.is_set()
 
 
@@ -174,7 +179,7 @@ def evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate_checkpoint(
         args.checkpoint, dataset=args.dataset, data_dir=args.data_dir, download=args.download,
         model=args.model, device=args.device, batch_size=args.batch_size)
-    print(format_metrics(metrics))
+    print(format_metrics(metrics, normalize=args.normalize))
     if output is not None:
         write_json_file(output, metrics)
     return ExitCode.OK
@@ -182,13 +187,18 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def runs(args: argparse.Namespace) -> int:
     """`trainui runs`: one line per run under --root; unreadable folders are noted."""
-    from trainui.core.run_index import list_run, scan_runs
-    from trainui.tui.reports import format_runs
+    from trainui.core.run_index import list_run, listing_table, scan_runs
 
     found, unreadable = scan_runs(args.root)
     for folder in unreadable:
         print(f"trainui: note: skipped {folder}: permission denied", file=sys.stderr)
-    if args.format != "table":
+    if args.format is None and use_tui() and found:
+        from trainui.themes import load_theme
+        from trainui.tui.compare_picker import pick_runs
+
+        load_theme(args.theme)
+        return pick_runs(found, theme=args.theme)
+    if args.format not in (None, "table"):
         from trainui.core.result_tables import runs_table
 
         print(runs_table([_results_or_note(path) for path in found], args.format), end="")
@@ -196,7 +206,25 @@ def runs(args: argparse.Namespace) -> int:
     if not found:
         print(f"no runs in {args.root}")
         return ExitCode.OK
-    print(format_runs([list_run(path) for path in found]))
+    print(listing_table([list_run(path) for path in found]))
+    return ExitCode.OK
+
+
+def compare(args: argparse.Namespace) -> int:
+    """`trainui compare RUN_DIR RUN_DIR...`: the compare view on a terminal, else (or with
+    --format) the runs' table."""
+    from trainui.core.compare_tables import compare_table
+    from trainui.core.run_compare import load_runs
+    from trainui.themes import load_theme
+
+    load_theme(args.theme)
+    compared = load_runs(args.run_dirs)  # bad input is an error before any view opens
+    if args.format is None and use_tui():
+        from trainui.tui.compare import CompareApp
+
+        CompareApp(compared, theme=args.theme).run()
+        return ExitCode.OK
+    print(compare_table(compared, args.format or "table"), end="")
     return ExitCode.OK
 
 
@@ -266,7 +294,11 @@ def watch(args: argparse.Namespace) -> int:
     load_theme(args.theme)
     run_dir = resolve_run_dir(args.run_dir, args.root)
     if use_tui():
-        return watch_run(run_dir, theme=args.theme, refresh_rate=args.refresh_rate)
+        from trainui.tui.launch import print_exit_summary
+
+        code = watch_run(run_dir, theme=args.theme, refresh_rate=args.refresh_rate)
+        print_exit_summary(run_dir)
+        return code
     return watch_headless(run_dir)
 
 

@@ -1,4 +1,5 @@
-"""Header panel: what is trained on what, where, the run state and the elapsed time."""
+"""Header panel: what is trained on what, where, the run state, the elapsed time and the run's
+directory."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ QUIET_AFTER = 5.0
 
 
 class RunHeader(EventPanel, Widget):
-    """Run name, model, data, device, state (running, paused, ...) and elapsed time.
+    """Run name and directory, model, data, device, state (running, paused, ...) and elapsed
+    time.
 
     Two one-line widgets: the clock ticking once a second repaints only the state line.
     Elapsed time counts earlier sessions of a resumed run too. While a trainer sets up, the
@@ -185,6 +187,8 @@ class RunHeader(EventPanel, Widget):
                           "$error"))
         elif quiet:
             parts.append((f"  no news from the trainer for {quiet}", "$warning"))
+        if self._started is not None and self._started.run_dir:
+            parts += [("  dir ", "dim"), self._started.run_dir]  # last: cut first when narrow
         return Content.assemble(*parts)
 
     def _run_line(self) -> Content:

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from trainui.core.config import RunConfig
@@ -56,6 +56,8 @@ class Launched:
     """For a new run: the directories made for it, deepest first (none when it went into
     an existing empty one); None for a resumed run, whose files are never removed."""
     reader: EventLogReader
+    launched_at: float = field(default_factory=time.time)
+    """When the process was started: a session started since then is this trainer's."""
 
     def alive(self) -> bool:
         """Whether the trainer still runs (it may not have locked the run yet)."""
@@ -290,3 +292,19 @@ def _spawn(run_dir: Path, argv: list[str],
         raise TrainuiError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
     finally:
         os.close(log)
+
+
+def print_exit_summary(run_dir: Path, pid: int | None = None) -> None:
+    """Once the view has closed: the run's outcome, best epoch, test scores, directory and
+    the commands to watch or resume it, on the terminal (not if it went away)."""
+    from trainui.core.exit_summary import exit_summary
+    from trainui.tui.terminal import terminal_alive
+
+    if not terminal_alive(1):  # stdout
+        return
+    try:
+        text = exit_summary(run_dir, load_summary(run_dir), trainer_alive=is_locked(run_dir),
+                            pid=pid)
+        print(text, flush=True)
+    except (OSError, TrainuiError):
+        pass  # the run's files or the terminal are gone: nothing worth an error

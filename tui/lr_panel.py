@@ -11,6 +11,7 @@ from textual.widget import Widget
 from textual.widgets import Label, Sparkline
 
 from trainui.core import events as ev
+from trainui.core.formats import learning_rate
 from trainui.core.run_summary import RunSummary
 from trainui.core.series import BoundedSeries, downsample
 
@@ -54,7 +55,7 @@ class LearningRatePanel(EventPanel, Widget):
         """Show the current value and the downsampled history."""
         if self.current is None:
             return
-        set_text(self.query_one("#lr-value", Label), f"LR [b]{self.current:.2e}[/]")
+        set_text(self.query_one("#lr-value", Label), f"LR [b]{learning_rate(self.current)}[/]")
         spark = self.query_one("#lr-spark", Sparkline)
         # The width it will have, not spark.size: that is 0 while the sparkline is hidden.
         width = self.content_size.width - LABEL_WIDTH

@@ -12,6 +12,7 @@ from textual.widget import Widget
 from textual.widgets import Label, ProgressBar
 
 from trainui.core import events as ev
+from trainui.core.formats import rate as format_rate
 
 from .panel import EventPanel, set_text
 from .timing import format_duration, seconds_per_step
@@ -121,7 +122,7 @@ class ProgressPanel(EventPanel, Widget):
         set_text(self.query_one("#step-label", Label), f"Step {step}")  # fixed width
         self.query_one("#step-bar", QuietProgressBar).show(last.step, last.steps_per_epoch)
         rate = last.samples_per_second
-        set_text(self.query_one("#rate", Label), f"{rate:,.0f} samples/s" if rate else "")
+        set_text(self.query_one("#rate", Label), format_rate(rate) if rate else "")
 
     def _eta_text(self) -> str:
         if self._over:

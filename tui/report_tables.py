@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.console import Group
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual.color import Color
+
+from trainui.core import formats
+from trainui.core.confusion import matrix_text
 
 OVERALL_KEYS = ("accuracy", "precision", "recall", "f1")
 
@@ -28,26 +32,32 @@ def shade(count: int, row_total: int, on_diagonal: bool, colors: dict[str, str])
 
 
 def confusion_table(
-    matrix: list[list[int]], class_names: list[str], colors: dict[str, str]
-) -> Table:
-    """Rows are true classes, columns predicted; cells shaded by their row share."""
-    width = 1 + max(2, len(str(max((max(row) for row in matrix), default=0))))
-    table = Table(
-        title="Confusion (true x pred)", title_style="bold", title_justify="left",
-        box=None, padding=0, collapse_padding=True, show_edge=False,
-    )  # fmt: skip
-    table.add_column("", justify="right", style="bold", no_wrap=True)
-    for name in class_names:
-        table.add_column(name[:width], justify="right", width=width, no_wrap=True)
+    matrix: list[list[int]], class_names: list[str], colors: dict[str, str],
+    normalized: bool = False,
+) -> Group:
+    """Rows are true classes, columns predicted; cells shaded by their row share; under a
+    title that says which way round and in which unit.
+
+    `normalized`: cells are percentages of their row (their true class) instead of counts.
+    Names longer than a cell head the rows only, after an index that heads the columns.
+    """
+    text = matrix_text(matrix, class_names, normalized)
+    unit = "% of true class" if normalized else "counts"
+    title = Text(f"Confusion (true x pred, {unit})", style="bold")
+    table = Table(box=None, padding=0, collapse_padding=True, show_edge=False)
+    table.add_column("", justify="right" if text.by_name else "left", style="bold",
+                     no_wrap=True)
+    for head in text.heads:
+        table.add_column(head, justify="right", width=text.width, no_wrap=True)
     for row_index, row in enumerate(matrix):
         total = sum(row)
         cells = [
-            Text(f"{count or '.':>{width}}",
+            Text(f"{text.cells[row_index][col_index]:>{text.width}}",
                  style=shade(count, total, row_index == col_index, colors))
             for col_index, count in enumerate(row)
         ]  # fmt: skip
-        table.add_row(class_names[row_index] + " ", *cells)
-    return table
+        table.add_row(text.labels[row_index] + " ", *cells)
+    return Group(title, table)
 
 
 def metrics_table(metrics: dict[str, Any]) -> Table:
@@ -61,12 +71,12 @@ def metrics_table(metrics: dict[str, Any]) -> Table:
         table.add_column(heading, justify="right", no_wrap=True)
     for name, scores in metrics.get("per_class", {}).items():
         table.add_row(
-            name, *(f"{scores.get(key, 0.0):.3f}" for key in ("precision", "recall", "f1")),
+            name, *(formats.score(scores.get(key, 0.0)) for key in ("precision", "recall", "f1")),
             str(scores.get("support", "")),
         )  # fmt: skip
     table.add_row(
         Text("overall", style="bold"),
-        *(Text(f"{metrics.get(key, 0.0):.3f}", style="bold") for key in OVERALL_KEYS[1:]),
+        *(Text(formats.score(metrics.get(key, 0.0)), style="bold") for key in OVERALL_KEYS[1:]),
         "",
     )
     return table

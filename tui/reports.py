@@ -1,52 +1,44 @@
-"""Plain-text reports for the command line: evaluation metrics and the list of runs."""
+"""Plain-text reports for the command line: a checkpoint's evaluation metrics."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from trainui.core import formats
+from trainui.core.confusion import confused_text, matrix_text, most_confused
+from trainui.core.event_text import scores_line
 
-def format_metrics(metrics: dict[str, Any]) -> str:
-    """Overall scores, per-class scores and the confusion matrix as aligned text."""
+
+def format_metrics(metrics: dict[str, Any], normalize: bool = False) -> str:
+    """Overall scores, per-class scores, the confusion matrix (counts, or with `normalize`
+    percentages of each true class) and the pairs most often confused, as aligned text."""
     names = metrics["class_names"]
     width = max(6, *(len(n) for n in names))
     lines = [
         f"checkpoint {metrics.get('checkpoint', '')}  ({metrics['samples']} test samples)",
-        f"accuracy {metrics['accuracy']:.4f}  precision {metrics['precision']:.4f}  "
-        f"recall {metrics['recall']:.4f}  f1 {metrics['f1']:.4f}",
+        scores_line(metrics),
         "",
         f"{'class':>{width}}  precision  recall      f1  support",
     ]
     for name in names:
         c = metrics["per_class"][name]
         lines.append(
-            f"{name:>{width}}  {c['precision']:9.4f}  {c['recall']:6.4f}  "
-            f"{c['f1']:6.4f}  {c['support']:7d}"
+            f"{name:>{width}}  {formats.score(c['precision']):>9}  "
+            f"{formats.score(c['recall']):>6}  {formats.score(c['f1']):>6}  {c['support']:7d}"
         )
-    cell = max(5, *(len(n) for n in names))
-    lines += [
-        "",
-        "confusion matrix (rows: true, columns: predicted)",
-        " " * width + "".join(f"{n:>{cell + 1}}" for n in names),
-    ]
-    for name, row in zip(names, metrics["confusion_matrix"], strict=True):
-        lines.append(f"{name:>{width}}" + "".join(f"{v:>{cell + 1}}" for v in row))
-    return "\n".join(lines)
+    matrix = metrics["confusion_matrix"]
+    pairs = confused_text(most_confused(matrix, names))
+    return "\n".join([*lines, "", *matrix_lines(matrix, names, normalize), "",
+                      f"most confused (true -> predicted): {pairs}"])
 
 
-NOTE_WIDTH = 72
-"""Characters of a failed run's one-line cause shown in `trainui runs` (watch shows all)."""
-
-
-def format_runs(summaries: list[Any]) -> str:
-    """One aligned line per run, newest last, with a header."""
-    rows = [("RUN", "STATE", "EPOCHS", "BEST", "STARTED", "WHY")]
-    for s in summaries:
-        epochs = f"{s.epochs_done}/{s.epochs}" if s.epochs else str(s.epochs_done)
-        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.started))
-        why = s.note if len(s.note) <= NOTE_WIDTH else s.note[:NOTE_WIDTH - 1] + "…"
-        rows.append((str(s.path), str(s.state), epochs, s.best, started, why))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows
-    )
+def matrix_lines(matrix: list[list[int]], names: list[str], normalize: bool) -> list[str]:
+    """The confusion matrix under its title (see core.confusion.matrix_text)."""
+    text = matrix_text(matrix, names, normalize)
+    label = max((len(label) for label in text.labels), default=0)
+    unit = "percent of each true class" if normalize else "counts"
+    lines = [f"confusion matrix (rows: true, columns: predicted; {unit})",
+             " " * label + "".join(f"{head:>{text.width}}" for head in text.heads)]
+    for row_label, row in zip(text.labels, text.cells, strict=True):
+        lines.append(f"{row_label:<{label}}" + "".join(f"{cell:>{text.width}}" for cell in row))
+    return lines

@@ -6,18 +6,9 @@ the screen shows is a pure function of the events and that clock (deterministic 
 
 from __future__ import annotations
 
-import math
+from trainui.core.formats import duration as format_duration
 
-
-def format_duration(seconds: float | None) -> str:
-    """`1:02:03`-style duration; `--:--` when unknown."""
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return "--:--"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours}:{minutes:02d}:{secs:02d}"
-    return f"{minutes}:{secs:02d}"
+__all__ = ["format_clock", "format_duration", "seconds_per_step"]
 
 
 def format_clock(seconds: float) -> str:

@@ -21,13 +21,14 @@ POLL_SECONDS = 0.25
 
 def follow(run_dir: Path, sink: Sink, *, restore: Callable[[RunSummary], None] | None = None,
            observe: Callable[[Event], None] = lambda e: None,
-           alive: Callable[[], bool] | None = None, new_session: bool = False,
+           alive: Callable[[], bool] | None = None, new_session: float | None = None,
            keep_watching: bool = False, poll: float = POLL_SECONDS) -> None:
     """Feed a run to a view: first what happened so far (the summary, to `restore`, or as
     replayed events to `sink`), then every new event, until the current session ends.
 
-    `new_session`: a trainer was just started on the run, so an ending already in the log
-    belongs to an earlier session and does not end the following. `keep_watching`: after
+    `new_session`: when a trainer was just started on the run, so an ending already in the
+    log belongs to an earlier session and does not end the following (and until a session
+    starts after that time, the view shows the trainer starting). `keep_watching`: after
     an ending, go on following (slowly) for as long as the caller lives, so a view left
     open on a finished run shows it when it is resumed. A run whose trainer is gone
     (`alive`, by default: someone holds the run's lock) without a final event ends with a
@@ -35,7 +36,8 @@ def follow(run_dir: Path, sink: Sink, *, restore: Callable[[RunSummary], None] |
     """
     trainer_alive = alive or (lambda: is_locked(run_dir))
     summary = load_summary(run_dir, keep=True)
-    if new_session:  # what the view shows until the trainer says more
+    started = summary.started
+    if new_session is not None and (started is None or started.time < new_session):
         summary.add(StageStarted(stage="the trainer is starting"))
     for event in summary.replay():
         observe(event)

@@ -6,6 +6,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from ..events import EarlyStoppingUpdated
+from ..formats import metric
 from ..monitor import MetricMonitor
 from ..outcome import StopCause
 from .base import Callback
@@ -24,7 +25,7 @@ def stopping_decision(
     if not math.isfinite(value):
         return True, f"{monitor.monitor} is {value}"
     if wait_count >= patience:
-        best = "none" if monitor.best is None else f"{monitor.best:.6g}"
+        best = "none" if monitor.best is None else metric(monitor.monitor, monitor.best)
         delta = f" by more than {monitor.min_delta:g}" if monitor.min_delta else ""
         return True, (
             f"{monitor.monitor} did not improve{delta} for {wait_count} epoch"
