@@ -22,7 +22,10 @@ def set_deterministic(enabled: bool) -> None:
     if enabled:
         # cuBLAS needs a fixed workspace to be deterministic; harmless on CPU.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(enabled)
+    if torch.are_deterministic_algorithms_enabled() != enabled:
+        # Only on a change: the call imports torch._inductor (torch._dynamo with it), two
+        # seconds of every start-up for a run that never compiles.
+        torch.use_deterministic_algorithms(enabled)
     torch.backends.cudnn.deterministic = enabled
     torch.backends.cudnn.benchmark = not enabled
 

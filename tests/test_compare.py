@@ -132,7 +132,7 @@ def test_table_and_markdown_round_for_reading(tmp_path: Path) -> None:
     lines = compare_table(runs, "table").splitlines()
     assert lines[0].split()[:3] == ["RUN", "batch_size", "lr"]
     assert lines[2].split() == ["lr-0.001", "64", "0.001", "finished", "6/6", "0.04500",
-                                "99.00%", "99.26%", "1:02"]
+                                "99.00%", "99.26%", "1:01"]
     assert lines[3].split()[-3:] == ["93.00%", "-", "-"]
     markdown = compare_table(runs, "markdown").splitlines()
     assert markdown[1].startswith("|---|---:") and "| 0.08000 | 98.00% | 97.41% |" in markdown[2]

@@ -449,13 +449,22 @@ class TestPanel:
     async def test_a_failing_sampler_hides_it(self) -> None:
         """A sampler that raises never reaches the view: the panel is hidden."""
         class Broken:
+            calls = 0
+
             def sample(self, *, gpus: bool = False) -> HardwareSample:
+                Broken.calls += 1
                 raise RuntimeError("no")
 
         app, job = hardware_app(Broken())
         try:
             async with app.run_test(size=(120, 40)) as pilot:
-                panel = await sampled(pilot, job)
+                panel = await sampled(pilot, job, source=False)
+                for _ in range(100):
+                    if Broken.calls:
+                        break
+                    panel.sample_soon()
+                    await asyncio.sleep(0.05)
+                assert Broken.calls
                 await asyncio.sleep(0.1)
                 pilot.app.flush_panels()
                 await pilot.pause()
