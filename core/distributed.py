@@ -21,6 +21,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .errors import TrainuiError
+from .workers import die_with_parent
 
 RESTART_ENV = "TORCHELASTIC_RESTART_COUNT"
 """Set by torchrun's agent: how many times it restarted the job's processes."""
@@ -70,6 +71,7 @@ def start(holds_run: bool) -> World:
     """Join the job torchrun set up (`holds_run`: this process holds the run directory) and
     agree on the recording rank. The backend: gloo, with NCCL for CUDA tensors."""
     global _world
+    die_with_parent()  # a rank ends with torchrun's agent, even one killed by kill -9
     rank, size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local = local_rank()
     cuda = torch.cuda.is_available() and local < torch.cuda.device_count()

@@ -172,6 +172,8 @@ class Paused(Event):
     kind: ClassVar[str] = "paused"
     epoch: int
     global_step: int
+    rank_global_steps: list[int] = field(default_factory=list)
+    """In a job of several processes: the step each rank paused at, in rank order."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -349,6 +349,11 @@ def rank_samples_per_second(loop: Loop, running: RunningMetrics, elapsed: float
     return [float(value) for value in gather(rate, loop.world)]
 
 
+def _rank_steps(loop: Loop) -> list[int]:
+    """In a job: the global step of every rank, in rank order (a collective)."""
+    return [] if loop.world is None else [int(s) for s in gather(loop.global_step, loop.world)]
+
+
 def set_sampler_epoch(loader: Iterable[Any], epoch: int) -> None:
     """A DistributedSampler orders each epoch's data by its number: tell it which."""
     set_epoch = getattr(getattr(loader, "sampler", None), "set_epoch", None)
@@ -382,7 +387,8 @@ def handle_requests(loop: Loop, running: RunningMetrics, started: float) -> bool
         if running.pending_steps and not report_progress(loop, running, _step(loop), started):
             return True  # the loss was not finite: stopping
         paused_at = time.monotonic()
-        loop.emit(Paused(epoch=loop.epoch + 1, global_step=loop.global_step))
+        loop.emit(Paused(epoch=loop.epoch + 1, global_step=loop.global_step,
+                         rank_global_steps=_rank_steps(loop)))
         loop.call("on_pause")
         control.wait_while_paused()
         while control.paused and control.stop_mode != STOP_NOW:  # woken for a request

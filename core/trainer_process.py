@@ -171,9 +171,9 @@ def _launch_job(opened: OpenedRun, args: _Arguments) -> int:
     """Be torchrun's agent for the run's job: its recording rank takes the run over."""
     shape = _shape(opened.config, args.endpoint).check()
     processes = shape.nproc_per_node * shape.nnodes
-    opened.record(StageStarted(stage=f"starting {processes} processes through torchrun"))
-    opened.close()
     check_can_host(shape)
+    opened.record(StageStarted(stage=f"starting {processes} processes through torchrun"))
+    opened.close()  # the recording rank opens it again
     return run_job(shape, trainer_arguments(opened.run_dir, resume=args.resume,
                                             extend=args.extend))
 
