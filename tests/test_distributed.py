@@ -17,10 +17,15 @@ import torch
 
 from conftest import Processes, run_trainui
 from test_control_command import control, events, wait_for
+from trainui.core.data import ShardSampler
+from trainui.core.errors import TrainuiError
 from trainui.core.event_file import EVENT_LOG
 from trainui.core.events import CheckpointSaved, Finished, Paused, Progress, RunStarted
+from trainui.core.metrics import RunningMetrics
+from trainui.core.torchrun import JobShape, torchrun_arguments, trainer_arguments
+from trainui.tui.header import ranks_parts
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow
 EPOCHS = 4
 TWO_RANKS = ["train", "--headless", "--nproc-per-node", "2", "--device", "cpu",
              "--epochs", str(EPOCHS), "--patience", "100"]
@@ -32,6 +37,56 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def test_evaluation_shards_hold_each_sample_once_without_padding() -> None:
+    shards = [list(ShardSampler(11, rank, 3)) for rank in range(3)]
+    assert sorted(sum(shards, [])) == list(range(11))
+    assert [len(shard) for shard in shards] == [4, 4, 3]
+
+
+def test_running_metrics_summed_over_ranks_weigh_each_sample() -> None:
+    """Two ranks simulated by a reduce that adds a second rank's (equal-sized) batches."""
+    mine = RunningMetrics()
+    mine.add(torch.tensor(1.0), torch.tensor(3), 4)
+    mine.add(torch.tensor(2.0), torch.tensor(1), 2)
+    theirs = torch.tensor([[12.0, 2.0], [2.0, 0.0], [4.0, 2.0]])  # loss*size, correct, size
+    losses = mine.read(lambda rows: rows + theirs)
+    assert losses == [2.0, 1.5]  # (1*4 + 12) / 8, (2*2 + 2) / 4
+    assert (mine.count, mine.own_count, mine.correct) == (12, 6, 6)
+    assert mine.mean_loss == pytest.approx(22 / 12)
+
+
+def test_the_header_names_the_ranks_and_the_slowest() -> None:
+    assert ranks_parts(1, []) == []
+    assert ranks_parts(2, []) == [" | ", ("2 ranks", "bold")]
+    assert ranks_parts(2, [640.4, 612.0])[2:] == [
+        " 640 612/s", ("  slowest ", "dim"), ("rank 1", "bold")]
+    many = ranks_parts(8, [100.0] * 5 + [50.0] + [100.0] * 2)
+    assert many[-1] == ("rank 5", "bold") and not any("/s" in str(p) for p in many)
+
+
+def test_the_job_is_launched_as_torchrun_would_be() -> None:
+    alone = torchrun_arguments(JobShape(2), trainer_arguments(Path("r"), resume=True,
+                                                                extend=False))
+    assert alone == ["--nproc-per-node", "2", "--nnodes", "1", "--max-restarts", "0",
+                     "--standalone", "--module", "trainui.core.trainer_process", "r",
+                     "--resume"]
+    other = torchrun_arguments(JobShape(1, 2, 1, "h:29400"),
+                               trainer_arguments(None, resume=False, extend=False))
+    assert other[6:] == ["--rdzv-backend", "c10d", "--rdzv-endpoint", "h:29400", "--rdzv-id",
+                         "trainui", "--rdzv-conf", "is_host=0", "--module",
+                         "trainui.core.trainer_process", "--rank"]
+
+
+@pytest.mark.parametrize(("shape", "message"), [
+    (JobShape(1, 2), "--nnodes 2 needs --rdzv-endpoint HOST:PORT"),
+    (JobShape(1, 2, 2, "h:1"), "--node-rank must be between 0 and 1 for --nnodes 2, got 2"),
+    (JobShape(2, 1, 0, "h:port"), "--rdzv-endpoint must be HOST:PORT"),
+])
+def test_a_job_that_cannot_run_is_refused(shape: JobShape, message: str) -> None:
+    with pytest.raises(TrainuiError, match=message):
+        shape.check()
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory: pytest.TempPathFactory,
                   cli_pool: ThreadPoolExecutor) -> tuple[subprocess.CompletedProcess[str], Path]:
@@ -41,6 +96,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory,
     return future.result(), run_dir
 
 
+@slow
 def test_a_run_of_two_ranks_has_one_writer_and_counts_each_test_sample_once(
         uninterrupted: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     result, run_dir = uninterrupted
@@ -61,6 +117,7 @@ def test_a_run_of_two_ranks_has_one_writer_and_counts_each_test_sample_once(
     assert sum(map(sum, metrics["confusion_matrix"])) == 270
 
 
+@slow
 def test_test_metrics_equal_one_process_evaluating_the_same_weights(
         uninterrupted: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     from trainui.core.eval_checkpoint import evaluate_checkpoint
@@ -72,6 +129,7 @@ def test_test_metrics_equal_one_process_evaluating_the_same_weights(
     assert alone["accuracy"] == metrics["accuracy"]
 
 
+@slow
 def test_pause_reaches_both_ranks_and_kill_then_resume_is_bit_identical(
         tmp_path: Path, processes: Processes,
         uninterrupted: tuple[subprocess.CompletedProcess[str], Path]) -> None:
@@ -119,6 +177,7 @@ def _history(run_dir: Path) -> list[list[str]]:
     return [[row[i] for i in keep] for row in rows]
 
 
+@slow
 def test_two_launchers_as_two_nodes_train_one_run(tmp_path: Path, processes: Processes,
                                                   cli_pool: ThreadPoolExecutor) -> None:
     endpoint = f"127.0.0.1:{free_port()}"
@@ -138,6 +197,7 @@ def test_two_launchers_as_two_nodes_train_one_run(tmp_path: Path, processes: Pro
     assert list(tmp_path.iterdir()) == [run_dir]  # the second node wrote no run
 
 
+@slow
 def test_a_busy_rendezvous_port_is_one_line(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("", 0))

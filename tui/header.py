@@ -38,7 +38,8 @@ class RunHeader(EventPanel, Widget):
     Two one-line widgets: the clock ticking once a second repaints only the state line.
     Elapsed time counts earlier sessions of a resumed run too. While a trainer sets up, the
     second line says what it is doing; once it runs, a trainer that went quiet or was
-    stopped (SIGSTOP) is named as such.
+    stopped (SIGSTOP) is named as such. A run of several processes (torchrun) shows how
+    many, each one's samples per second and which is the slowest.
     """
 
     DEFAULT_CSS = """
@@ -60,6 +61,7 @@ class RunHeader(EventPanel, Widget):
         self.trainer_stopped = False
         """The trainer process is stopped (SIGSTOP): it cannot answer."""
         self._shown = ("", "", "")
+        self._rank_rates: list[float] = []
 
     def compose(self) -> ComposeResult:
         yield Static(id="state-line")
@@ -129,6 +131,13 @@ class RunHeader(EventPanel, Widget):
         self._heard(event)
         self._started, self._stage, self._elapsed_final = event, None, None
         self._set_state("running")
+
+    @take.register
+    def _(self, event: ev.Progress | ev.EpochEnded) -> None:
+        self._heard(event)
+        if event.rank_samples_per_second and event.rank_samples_per_second != self._rank_rates:
+            self._rank_rates = list(event.rank_samples_per_second)
+            self.mark_dirty()
 
     @take.register
     def _(self, event: ev.Paused) -> None:
@@ -207,4 +216,21 @@ class RunHeader(EventPanel, Widget):
             parts.append(" " + " ".join(sizes))
         if run.device not in ("", "-"):
             parts += [" | ", ("device ", "dim"), (run.device, "bold")]
-        return Content.assemble(*parts)
+        return Content.assemble(*parts, *ranks_parts(run.world_size, self._rank_rates))
+
+
+SHOWN_RANK_RATES = 4
+"""Up to this many ranks, the header shows each one's samples per second."""
+
+
+def ranks_parts(world_size: int, rates: list[float]) -> list[str | tuple[str, str]]:
+    """` | 2 ranks 640 612/s slowest rank 1`: the processes of a job and their pace."""
+    if world_size <= 1:
+        return []
+    parts: list[str | tuple[str, str]] = [" | ", (f"{world_size} ranks", "bold")]
+    if len(rates) == world_size:
+        if world_size <= SHOWN_RANK_RATES:
+            parts.append(" " + " ".join(f"{rate:,.0f}" for rate in rates) + "/s")
+        slowest = min(range(world_size), key=rates.__getitem__)
+        parts += [("  slowest ", "dim"), (f"rank {slowest}", "bold")]
+    return parts
