@@ -57,9 +57,10 @@ def test_running_metrics_summed_over_ranks_weigh_each_sample() -> None:
 
 def test_the_header_names_the_ranks_and_the_slowest() -> None:
     assert ranks_parts(1, []) == []
-    assert ranks_parts(2, []) == [" | ", ("2 ranks", "bold")]
+    assert ranks_parts(2, []) == ["  ", ("2 ranks", "bold")]
     assert ranks_parts(2, [640.4, 612.0])[2:] == [
         " 640 612/s", ("  slowest ", "dim"), ("rank 1", "bold")]
+    assert ranks_parts(2, [640.0, 635.0])[2:] == [" 640 635/s", ("  even pace", "dim")]
     many = ranks_parts(8, [100.0] * 5 + [50.0] + [100.0] * 2)
     assert many[-1] == ("rank 5", "bold") and not any("/s" in str(p) for p in many)
 

@@ -189,6 +189,8 @@ class RunHeader(EventPanel, Widget):
         elapsed, quiet, _ = self._shown
         parts: list[str | tuple[str, str] | Content] = [
             badge, " ", (name, "bold"), "  elapsed ", (elapsed, "bold")]
+        if self._started is not None:
+            parts += ranks_parts(self._started.world_size, self._rank_rates)
         if state == "stalled":
             parts.append(("  the trainer process is stopped (SIGSTOP?): no training happens",
                           "$error"))
@@ -216,21 +218,26 @@ class RunHeader(EventPanel, Widget):
             parts.append(" " + " ".join(sizes))
         if run.device not in ("", "-"):
             parts += [" | ", ("device ", "dim"), (run.device, "bold")]
-        return Content.assemble(*parts, *ranks_parts(run.world_size, self._rank_rates))
+        return Content.assemble(*parts)
 
 
 SHOWN_RANK_RATES = 4
 """Up to this many ranks, the header shows each one's samples per second."""
+EVEN_PACE = 0.97
+"""Ranks within this fraction of the fastest one's pace go at an even pace: none is named."""
 
 
 def ranks_parts(world_size: int, rates: list[float]) -> list[str | tuple[str, str]]:
-    """` | 2 ranks 640 612/s slowest rank 1`: the processes of a job and their pace."""
+    """`  2 ranks 640 612/s slowest rank 1`: the processes of a job and their pace."""
     if world_size <= 1:
         return []
-    parts: list[str | tuple[str, str]] = [" | ", (f"{world_size} ranks", "bold")]
+    parts: list[str | tuple[str, str]] = ["  ", (f"{world_size} ranks", "bold")]
     if len(rates) == world_size:
         if world_size <= SHOWN_RANK_RATES:
             parts.append(" " + " ".join(f"{rate:,.0f}" for rate in rates) + "/s")
         slowest = min(range(world_size), key=rates.__getitem__)
-        parts += [("  slowest ", "dim"), (f"rank {slowest}", "bold")]
+        if rates[slowest] < EVEN_PACE * max(rates):
+            parts += [("  slowest ", "dim"), (f"rank {slowest}", "bold")]
+        else:
+            parts.append(("  even pace", "dim"))
     return parts
