@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -212,3 +213,30 @@ def test_a_busy_rendezvous_port_is_one_line(tmp_path: Path) -> None:
         f"trainui: error: the rendezvous port {port} is busy: another program (or job) "
         f"listens on it; choose another --rdzv-endpoint localhost:PORT"]
     assert not (tmp_path / "never").exists()
+
+
+@slow
+def test_a_script_of_your_own_on_torchrun_is_one_run_that_every_rank_obeys(
+        tmp_path: Path, processes: Processes) -> None:
+    """`trainui run -- torchrun ... script.py`: rank 0 records; a pause reaches both ranks
+    at one step and a stop ends both at the same step."""
+    run_dir = processes.own_run(tmp_path / "script")
+    script = Path(__file__).parent / "scripts" / "ddp_script.py"
+    with open(tmp_path / "out.log", "wb") as log:
+        job = processes.trainui(
+            ["run", "--headless", "--run-dir", run_dir, "--", sys.executable, "-m",
+             "torch.distributed.run", "--standalone", "--nproc-per-node", "2", script],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    wait_for(lambda: (run_dir / "control").exists() or job.poll() is not None, "the channel")
+    assert control(run_dir, "pause").returncode == 0
+    pause = next(e for e in events(run_dir) if isinstance(e, Paused))
+    assert pause.rank_global_steps == [pause.global_step] * 2
+    assert control(run_dir, "stop").returncode == 0
+    assert job.wait(timeout=120) == 0
+    ends = {line for line in (tmp_path / "out.log").read_text().splitlines()
+            if " ended at step " in line}
+    steps = {line.rpartition(" ")[2] for line in ends}
+    assert len(ends) == 2 and len(steps) == 1, ends
+    started = [e for e in events(run_dir) if isinstance(e, RunStarted)]
+    assert len(started) == 1 and started[0].world_size == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.log", "script"]
