@@ -77,7 +77,12 @@ def start(holds_run: bool) -> World:
     cuda = torch.cuda.is_available() and local < torch.cuda.device_count()
     if cuda:
         torch.cuda.set_device(local)
-    dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo")
+    # The store outlives a restarted job's processes (torchrun's agent keeps it): keys of
+    # this attempt apart, or a rank would read the address of a rank that died.
+    store, _, _ = next(dist.rendezvous("env://"))
+    attempt = dist.PrefixStore(f"trainui/attempt-{os.environ.get(RESTART_ENV, '0')}", store)
+    dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo", store=attempt,
+                            rank=rank, world_size=size)
     holders: list[Any] = [None] * size
     dist.all_gather_object(holders, holds_run)
     recorders = [index for index, holds in enumerate(holders) if holds]
