@@ -100,6 +100,10 @@ class Loop:
     """Seconds the run trained in earlier sessions (a resumed run)."""
     world: World | None = None
     """The job of several processes this loop is one rank of (None: a lone process)."""
+    agreed: AgreedThrottle | None = None
+    """In a job: the throttle whose points every rank reaches at the same step."""
+    rank_rates: list[float] = field(default_factory=list)
+    """In a job: each rank's samples per second in the epoch, as last summed."""
 
     @property
     def forward_model(self) -> nn.Module:
@@ -211,7 +215,8 @@ def join_job(loop: Loop, compile_model: bool) -> None:
         return
     runner = wrap(loop.model, loop.device)
     loop.runner = typing.cast(nn.Module, torch.compile(runner)) if compile_model else runner
-    loop.control = SyncedControl(world, loop.control)
+    loop.control = control = SyncedControl(world, loop.control)
+    loop.agreed = AgreedThrottle(loop.progress_interval, control)
 
 
 def run_loop(loop: Loop, train_loader: Iterable[Any], val_loader: Iterable[Any]) -> None:
@@ -258,14 +263,13 @@ def run_epoch(loop: Loop, train_loader: Iterable[Any], val_loader: Iterable[Any]
         "epoch_time": time.perf_counter() - started - loop.paused_in_epoch,
         "samples_per_second": running.count / train_time if train_time > 0 else 0.0,
     }
-    rank_rates = rank_samples_per_second(loop, running, train_time)
     loop.last_metrics = metrics
     loop.history.record_epoch(metrics)
     loop.emit(EpochEnded(
         epoch=loop.epoch, epochs=loop.epochs, train_loss=metrics["train_loss"],
         train_acc=metrics["train_acc"], val_loss=val_loss, val_acc=val_acc, lr=lr,
         epoch_time=metrics["epoch_time"], samples_per_second=metrics["samples_per_second"],
-        global_step=loop.global_step, metrics=peak, rank_samples_per_second=rank_rates,
+        global_step=loop.global_step, metrics=peak, rank_samples_per_second=loop.rank_rates,
     ))
     loop.call("on_epoch_end", metrics)
 
@@ -277,9 +281,7 @@ def train_one_epoch(loop: Loop, loader: Iterable[Any]) -> RunningMetrics:
     scaler = precision.scaler
     step_hooks = [c for c in loop.callbacks if c.runs_every_step]
     running = RunningMetrics()
-    throttle: Throttle | AgreedThrottle = (
-        AgreedThrottle(loop.progress_interval, loop.control)
-        if isinstance(loop.control, SyncedControl) else Throttle(loop.progress_interval))
+    throttle = loop.agreed or Throttle(loop.progress_interval)
     started = time.perf_counter()
     model.train()
     for step, (inputs, targets) in enumerate(loader, start=1):
@@ -314,7 +316,10 @@ def train_one_epoch(loop: Loop, loader: Iterable[Any]) -> RunningMetrics:
 def report_progress(loop: Loop, running: RunningMetrics, step: int, started: float) -> bool:
     """Read running metrics from the device, emit Progress; False if the loss is not finite."""
     first_step = loop.global_step - running.pending_steps + 1
-    losses = running.read(summed if loop.world else None)
+    elapsed = time.perf_counter() - started - loop.paused_in_epoch
+    pace = None if loop.world is None else RankPace(
+        loop.world, running.own_samples / elapsed if elapsed > 0 else 0.0)
+    losses = running.read(pace)
     if _rolls_back(loop, losses):
         return False
     if not all(math.isfinite(v) for v in losses):
@@ -326,27 +331,34 @@ def report_progress(loop: Loop, running: RunningMetrics, step: int, started: flo
         return False
     for offset, value in enumerate(losses):
         loop.history.step_loss.append(first_step + offset, value)
-    elapsed = time.perf_counter() - started - loop.paused_in_epoch
-    rank_rates = rank_samples_per_second(loop, running, elapsed)
+    if pace is not None and pace.rates:
+        loop.rank_rates = pace.rates
     loop.emit(Progress(
         epoch=loop.epoch + 1, epochs=loop.epochs, step=step, steps_per_epoch=loop.steps_per_epoch,
         global_step=loop.global_step, train_loss=running.mean_loss,
         train_acc=running.accuracy,
         samples_per_second=running.count / elapsed if elapsed > 0 else 0.0, lr=loop.lr,
-        step_losses=_step_points(first_step, losses), rank_samples_per_second=rank_rates,
+        step_losses=_step_points(first_step, losses), rank_samples_per_second=loop.rank_rates,
     ))
     loop.call("on_progress")
     return True
 
 
-def rank_samples_per_second(loop: Loop, running: RunningMetrics, elapsed: float
-                            ) -> list[float]:
-    """In a job: each rank's own training samples per second, in rank order (a
-    collective); empty for a lone process."""
-    if loop.world is None:
-        return []
-    rate = running.own_count / elapsed if elapsed > 0 else 0.0
-    return [float(value) for value in gather(rate, loop.world)]
+class RankPace:
+    """Sums a tensor over a job's ranks, with each rank's samples per second riding along
+    in the same collective; `rates` then holds them, in rank order."""
+
+    def __init__(self, world: World, rate: float) -> None:
+        self.world = world
+        self.rate = rate
+        self.rates: list[float] = []
+
+    def __call__(self, rows: torch.Tensor) -> torch.Tensor:
+        pace = torch.zeros(self.world.size, dtype=rows.dtype, device=rows.device)
+        pace[self.world.rank] = self.rate
+        flat = summed(torch.cat((rows.reshape(-1), pace)))
+        self.rates = flat[-self.world.size:].tolist()
+        return flat[:-self.world.size].reshape(rows.shape)
 
 
 def _rank_steps(loop: Loop) -> list[int]:

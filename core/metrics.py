@@ -81,6 +81,11 @@ class RunningMetrics:
         self.loss_sum, self.correct, self.count = loss_sum, int(round(correct)), int(round(count))
 
     @property
+    def own_samples(self) -> int:
+        """This process's samples so far, read or not."""
+        return self.own_count + sum(self._sizes)
+
+    @property
     def pending_steps(self) -> int:
         """Steps added since the last `read`."""
         return len(self._sizes)

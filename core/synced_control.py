@@ -9,15 +9,22 @@ at the previous point, from the recording rank's pace: nothing is exchanged in b
 
 from __future__ import annotations
 
+import signal
 import time
-from typing import Any
 
-from .control import Control
-from .distributed import World, share
+import torch
+import torch.distributed as dist
+
+from .control import LR_SCALE, LR_SET, STOP_AFTER_EPOCH, STOP_NOW, Control
+from .distributed import World
 
 PAUSED_HEARTBEAT_S = 1.0
 """While paused, the ranks meet this often (a collective waits at most its timeout)."""
 MAX_STEPS_BETWEEN_POINTS = 100_000
+STOP_MODES = (None, STOP_AFTER_EPOCH, STOP_NOW)
+LR_MODES = (None, LR_SET, LR_SCALE)
+STOP_SOURCES = ("user", "view", "watcher", *(s.name for s in (signal.SIGINT, signal.SIGTERM)))
+"""Who asks for a stop, as a number in the shared state (any other source: "user")."""
 
 
 class SyncedControl(Control):
@@ -30,10 +37,12 @@ class SyncedControl(Control):
 
     def sync(self, proposal: int = 1) -> int:
         """Share the recording rank's new requests and `proposal` (the steps to the next
-        throttle point) with every rank; apply the requests here; return the agreed steps."""
-        state = share(self._take(proposal), self.world)
-        self._apply(state)
-        return int(state["due"])
+        throttle point) with every rank (one small broadcast); apply the requests here;
+        return the agreed steps."""
+        state = self._take(proposal)
+        dist.broadcast(state, src=self.world.recorder)
+        self._apply(state.tolist())
+        return int(state[0])
 
     def wait_while_paused(self, timeout: float = PAUSED_HEARTBEAT_S) -> None:
         """Wait for the recording rank's next request (or heartbeat), then sync."""
@@ -41,28 +50,38 @@ class SyncedControl(Control):
             self.source.wait_for_request(timeout)
         self.sync()
 
-    def _take(self, proposal: int) -> dict[str, Any] | None:
+    def _take(self, proposal: int) -> torch.Tensor:
+        """[due, paused, stop mode, stop source, save, LR mode, LR value]: the recording
+        rank's requests taken; zeros elsewhere (the broadcast fills them in)."""
+        state = torch.zeros(7, dtype=torch.float64)
         source = self.source
         if source is None:
-            return None
-        return {"due": proposal, "paused": source.paused, "stop": source.take_new_stop(),
-                "save": source.take_save_request(), "lr": source.take_lr_request()}
+            return state
+        stop = source.take_new_stop()
+        lr = source.take_lr_request()
+        state[:] = torch.tensor([
+            proposal, source.paused, STOP_MODES.index(stop[0] if stop else None),
+            STOP_SOURCES.index(stop[1]) if stop and stop[1] in STOP_SOURCES else 0,
+            source.take_save_request(), LR_MODES.index(lr[0] if lr else None),
+            lr[1] if lr else 0.0], dtype=torch.float64)
+        return state
 
-    def _apply(self, state: dict[str, Any]) -> None:
-        if state["paused"] != self.paused:
-            self.pause() if state["paused"] else self.resume()
-        if state["stop"] is not None:
-            self.request_stop(*state["stop"])
-        if state["save"]:
+    def _apply(self, state: list[float]) -> None:
+        _, paused, stop, stop_source, save, lr_mode, lr_value = state
+        if bool(paused) != self.paused:
+            self.pause() if paused else self.resume()
+        if stop:
+            self.request_stop(str(STOP_MODES[int(stop)]), STOP_SOURCES[int(stop_source)])
+        if save:
             self.request_save()
-        if state["lr"] is not None:
-            mode, value = state["lr"]
-            self.request_lr(value, mode)
+        if lr_mode:
+            self.request_lr(lr_value, str(LR_MODES[int(lr_mode)]))
 
 
 class AgreedThrottle:
-    """The throttle of one epoch on each rank: ready at the steps the ranks agreed on,
-    about every `interval` seconds by the recording rank's clock; each point syncs control."""
+    """The throttle on each rank: ready at the steps the ranks agreed on, about every
+    `interval` seconds by the recording rank's clock; each point syncs control. It goes
+    on from one epoch to the next (the pace it learnt kept)."""
 
     def __init__(self, interval: float, control: SyncedControl) -> None:
         self.interval = interval
