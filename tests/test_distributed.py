@@ -23,7 +23,12 @@ from trainui.core.errors import TrainuiError
 from trainui.core.event_file import EVENT_LOG
 from trainui.core.events import CheckpointSaved, Finished, Paused, Progress, RunStarted
 from trainui.core.metrics import RunningMetrics
-from trainui.core.torchrun import JobShape, torchrun_arguments, trainer_arguments
+from trainui.core.torchrun import (
+    JobShape,
+    check_devices,
+    torchrun_arguments,
+    trainer_arguments,
+)
 from trainui.tui.header import ranks_parts
 
 slow = pytest.mark.slow
@@ -87,6 +92,16 @@ def test_the_job_is_launched_as_torchrun_would_be() -> None:
 def test_a_job_that_cannot_run_is_refused(shape: JobShape, message: str) -> None:
     with pytest.raises(TrainuiError, match=message):
         shape.check()
+
+
+def test_more_processes_than_gpus_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(TrainuiError, match="--nproc-per-node 2 is more than the 1 GPU of "
+                                           "this machine"):
+        check_devices(JobShape(2), "auto")
+    check_devices(JobShape(2), "cpu")  # CPU processes need no GPU
+    check_devices(JobShape(1, 2, 0, "h:1"), "cuda")
 
 
 @pytest.fixture(scope="module")
