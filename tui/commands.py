@@ -61,12 +61,14 @@ def job_shape(args: argparse.Namespace, config: Any) -> Any:
     --resume), checked: a busy rendezvous port or more processes than GPUs is an error."""
     import os
 
-    from trainui.core.run_dir import read_config
+    from trainui.core.run_dir import check_run_dir, read_config
     from trainui.core.torchrun import JobShape, check_can_host, check_devices
 
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
         return JobShape()  # one rank of a job torchrun started: its size is torchrun's
-    config = config if config is not None else read_config(Path(args.resume), "resume")
+    if config is None:  # a run to resume: the one it was
+        check_run_dir(Path(args.resume), "resume")
+        config = read_config(Path(args.resume), "resume")
     shape = JobShape(config.nproc_per_node, config.nnodes, args.node_rank,
                      args.rdzv_endpoint, config.max_restarts).check()
     if shape.several:
