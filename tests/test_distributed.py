@@ -21,7 +21,14 @@ from test_control_command import control, events, wait_for
 from trainui.core.data import ShardSampler
 from trainui.core.errors import TrainuiError
 from trainui.core.event_file import EVENT_LOG
-from trainui.core.events import CheckpointSaved, Finished, Paused, Progress, RunStarted
+from trainui.core.events import (
+    CheckpointSaved,
+    EpochEnded,
+    Finished,
+    Paused,
+    Progress,
+    RunStarted,
+)
 from trainui.core.metrics import RunningMetrics
 from trainui.core.torchrun import (
     JobShape,
@@ -124,7 +131,8 @@ def test_a_run_of_two_ranks_has_one_writer_and_counts_each_test_sample_once(
     started = [e for e in recorded if isinstance(e, RunStarted)]
     assert len(started) == 1 and started[0].world_size == 2
     steps = [e.global_step for e in recorded if isinstance(e, Progress)]
-    assert steps == sorted(set(steps))  # one writer: each throttle point once, in order
+    assert steps == sorted(steps)  # one writer: its steps in order
+    assert [e.epoch for e in recorded if isinstance(e, EpochEnded)] == list(range(1, EPOCHS + 1))
     progress = [e for e in recorded if isinstance(e, Progress)]
     assert all(len(e.rank_samples_per_second) == 2 for e in progress)
     finished = [e for e in recorded if isinstance(e, Finished)]
