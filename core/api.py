@@ -137,20 +137,51 @@ def init(
     if console is None:
         console = os.environ.get(CONSOLE_ENV, "") not in ("", "0")
     prepared = os.environ.get(RUN_DIR_ENV)
-    directory = _run_directory(prepared, run_dir, root, name)
+    world = _job()
+    directory = _shared_directory(world, lambda: _run_directory(prepared, run_dir, root, name))
     run = Run(directory, config=dict(config or {}), epochs=epochs or 0,
               steps_per_epoch=steps_per_epoch or 0, model=model, dataset=dataset,
               batch_size=batch_size, class_names=class_names, save=save,
-              progress_interval=progress_interval, console=console, steerable=steerable)
+              progress_interval=progress_interval, console=console and _records(world),
+              steerable=steerable, world=world)
     run.optimizer, run.scheduler = optimizer, scheduler
     if prepared is not None:
         os.environ.pop(RUN_DIR_ENV, None)  # one run per prepared directory
-    elif not console:
+    elif not console and _records(world):
         print(f"trainui: run {directory} (watch it: trainui watch {directory})",
               file=sys.stderr)
     if handle_signals and steerable:
         run._install_signal_handlers()
     return run
+
+
+def _job() -> Any:
+    """The torch.distributed job of several processes this script is one of (its process
+    group started), or None. Torch is not imported for it."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return None
+    size = dist.get_world_size()
+    if size < 2:
+        return None
+    from .distributed import World, local_rank
+
+    return World(dist.get_rank(), size, local_rank(),
+                 int(os.environ.get("LOCAL_WORLD_SIZE", size)), recorder=0)
+
+
+def _records(world: Any) -> bool:
+    """Whether this process records the run (a lone one, or rank 0 of a job)."""
+    return world is None or bool(world.records)
+
+
+def _shared_directory(world: Any, make: Callable[[], Path]) -> Path:
+    """The run directory: made here, or in a job by rank 0 alone and told to the others."""
+    if world is None:
+        return make()
+    from .distributed import share
+
+    return Path(share(str(make()) if world.records else None, world))
 
 
 def _run_directory(prepared: str | None, run_dir: str | os.PathLike[str] | None,
@@ -180,7 +211,7 @@ class Run:
                  batch_size: int | None = None, class_names: Sequence[str] | None = None,
                  save: Callable[[], str | os.PathLike[str] | None] | None = None,
                  progress_interval: float = 0.25, console: bool = False,
-                 steerable: bool = True) -> None:
+                 steerable: bool = True, world: Any = None) -> None:
         self.run_dir = run_dir
         self.steerable = steerable
         """Whether views may steer it (a control channel exists)."""
@@ -193,7 +224,18 @@ class Run:
         self.global_step = 0
         """Steps logged so far."""
         self._save = save
-        self._control = Control()
+        self._records = _records(world)
+        """Whether this process writes the run (in a job of several, rank 0 alone does)."""
+        self._requests = Control()
+        """What views and signals ask; in a job, rank 0's reach every rank at the steps
+        they agree on (`_agreed`), through `_control`."""
+        self._control = self._requests
+        self._agreed: Any = None
+        if world is not None:
+            from .synced_control import AgreedThrottle, SyncedControl
+
+            self._control = SyncedControl(world, self._requests)
+            self._agreed = AgreedThrottle(progress_interval, self._control)
         self._metrics = _MetricBuffer()
         self._epoch_means = _EpochMeans()
         self._throttle = Throttle(progress_interval)
@@ -232,9 +274,9 @@ class Run:
         self._exit_code: Any = None
         self._system_exit: Callable[..., Any] = sys.exit
         self._console_wanted = console
-        self._lock = RunLock(run_dir)
         self._cleanup = contextlib.ExitStack()
-        self._cleanup.callback(self._lock.release)
+        if self._records:
+            self._cleanup.callback(RunLock(run_dir).release)
         try:
             self._open(config, model, dataset)
         except BaseException:
@@ -243,6 +285,27 @@ class Run:
 
     # ---- opening and the first event -------------------------------------------------
     def _open(self, config: dict[str, Any], model: Any, dataset: str | None) -> None:
+        if self._records:
+            self._open_record(config)
+        else:
+            self._bus = EventBus([])  # another rank records the run
+        self._cleanup.callback(self._restore_handlers)
+        self._bus.emit(RunStarted(
+            run_name=self.run_dir.name, run_dir=str(self.run_dir), config=_plain(config),
+            device=_device_of(model), model_name=_model_name(model),
+            parameter_count=_parameter_count(model), dataset_name=dataset or "",
+            train_size=0, val_size=0, test_size=0, class_names=list(self.class_names or []),
+            epochs=self.epochs, steps_per_epoch=self.steps_per_epoch,
+            world_size=self._agreed.control.world.size if self._agreed else 1,
+        ))
+        self._previous_excepthook = sys.excepthook
+        sys.excepthook = self._excepthook
+        self._system_exit = sys.exit
+        sys.exit = self._exiting  # type: ignore[assignment]  # (SystemExit skips excepthook)
+        atexit.register(self._at_exit)
+
+    def _open_record(self, config: dict[str, Any]) -> None:
+        """Write config.json; record events; take requests through a control channel."""
         if load_summary(self.run_dir).sessions:
             raise TrainuiError(f"run {self.run_dir} has started already: a run of your own "
                                "code is one session (start a new run instead)")
@@ -264,23 +327,10 @@ class Run:
             self._bus.subscribe(ConsoleSink(), optional=True)
         if self.steerable:
             try:
-                channel = ControlChannel(self.run_dir, self._control)
+                channel = ControlChannel(self.run_dir, self._requests)
                 self._cleanup.callback(channel.close)
             except OSError:
                 pass  # a file system without FIFOs: the run works, uncontrollable from outside
-        self._cleanup.callback(self._restore_handlers)
-        self._bus.emit(RunStarted(
-            run_name=self.run_dir.name, run_dir=str(self.run_dir), config=_plain(config),
-            device=_device_of(model), model_name=_model_name(model),
-            parameter_count=_parameter_count(model), dataset_name=dataset or "",
-            train_size=0, val_size=0, test_size=0, class_names=list(self.class_names or []),
-            epochs=self.epochs, steps_per_epoch=self.steps_per_epoch,
-        ))
-        self._previous_excepthook = sys.excepthook
-        sys.excepthook = self._excepthook
-        self._system_exit = sys.exit
-        sys.exit = self._exiting  # type: ignore[assignment]  # (SystemExit skips excepthook)
-        atexit.register(self._at_exit)
 
     # ---- what the training code asks -------------------------------------------------
     @property
@@ -364,6 +414,8 @@ class Run:
                 self._step_in_epoch += step - self.global_step
                 self.global_step = step
         self._metrics.add(self.global_step, values, self._warn)
+        if self._agreed is not None:
+            self._agreed.ready()  # at the steps the ranks agreed on: rank 0's requests
         if self._control.pending:
             self._handle_requests()
         if self._throttle.ready():
@@ -376,6 +428,7 @@ class Run:
         """
         self._check_open("end_epoch")
         values = _check_metrics(metrics or {}, "end_epoch")
+        self._agree()  # requests of the epoch's last steps, on every rank
         if self._stopped:
             return  # (log said so)
         if self._metrics.pending():
@@ -538,7 +591,8 @@ class Run:
         with contextlib.suppress(OSError):
             trace = traceback.format_exception(error) if isinstance(error, BaseException) \
                 else [message + "\n"]
-            log = FileWriter(self.run_dir).write_text("error.log", "".join(trace))
+            writer = FileWriter(self.run_dir, enabled=self._records)
+            log = writer.write_text("error.log", "".join(trace))
             message += f" (see {log})"
         self._bus.emit_final(Failed(message=message))
         self._close()
@@ -556,6 +610,12 @@ class Run:
             self.fail(error)
 
     # ---- requests from views and signals --------------------------------------------
+    def _agree(self) -> None:
+        """In a job of several processes: rank 0's requests reach every rank now (each
+        rank calls this at the same point)."""
+        if self._agreed is not None:
+            self._agreed.control.sync()
+
     def _take_requests(self) -> None:
         control = self._control
         new_stop = control.take_new_stop()
@@ -597,7 +657,8 @@ class Run:
         if self._paused_since is None:
             self._report_progress()
             self._paused_since = time.monotonic()
-            self._bus.emit(Paused(epoch=self.epoch + 1, global_step=self.global_step))
+            self._bus.emit(Paused(epoch=self.epoch + 1, global_step=self.global_step,
+                                  rank_global_steps=self._rank_steps()))
         while control.paused and control.stop_mode != STOP_NOW:
             if self._save_pending and self._save is not None:
                 self._save_now()
@@ -610,6 +671,14 @@ class Run:
             self._take_requests()
         self._take_requests()
         self._end_pause()
+
+    def _rank_steps(self) -> list[int]:
+        """In a job: every rank's global step, in rank order (each rank calls this)."""
+        if self._agreed is None:
+            return []
+        from .distributed import gather
+
+        return [int(step) for step in gather(self.global_step, self._agreed.control.world)]
 
     def _end_pause(self) -> None:
         if self._paused_since is not None:
@@ -641,8 +710,10 @@ class Run:
         if self._signals_received and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self._signals_received.append(signum)
-        self._control.request_save()
-        self._control.request_stop(STOP_NOW, source=signal.Signals(signum).name)
+        if not self._records:
+            return  # rank 0 took it too (torchrun signals every rank): it stops them all
+        self._requests.request_save()
+        self._requests.request_stop(STOP_NOW, source=signal.Signals(signum).name)
         with contextlib.suppress(OSError):
             os.write(2, f"trainui: {signal.Signals(signum).name}: stopping at the next step "
                         "(Ctrl+C again stops at once)\n".encode())

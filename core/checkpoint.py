@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pickle
 import time
+import typing
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,7 @@ def snapshot(loop: Loop, reason: str) -> dict[str, Any]:
         "stop_reason": loop.stop_reason if early_stopped else "",
         "elapsed": loop.elapsed(),
         "rng_state": seeding.rng_state(),
+        **_job_state(loop),
         "data_generator_state": (
             loop.data_generator.get_state() if loop.data_generator is not None else None
         ),
@@ -84,10 +86,37 @@ def restore(loop: Loop, payload: dict[str, Any]) -> None:
     loop.elapsed_before = float(payload.get("elapsed") or 0.0)
     if payload.get("stop_cause"):  # early stopping had ended it: resuming only evaluates
         loop.stop(StopCause(payload["stop_cause"]), payload["stop_reason"])
-    seeding.set_rng_state(payload["rng_state"])
+    seeding.set_rng_state(_own_rng_state(loop, payload))
     generator_state = payload.get("data_generator_state")
     if loop.data_generator is not None and generator_state is not None:
         loop.data_generator.set_state(generator_state)
+
+
+def _job_state(loop: Loop) -> dict[str, Any]:
+    """In a job of several processes: its size and every rank's RNG states (a collective:
+    every rank snapshots at the same point)."""
+    if loop.world is None:
+        return {}
+    from .distributed import gather
+
+    return {"world_size": loop.world.size, "rank_rng_states": gather(seeding.rng_state(),
+                                                                     loop.world)}
+
+
+def _own_rng_state(loop: Loop, payload: dict[str, Any]) -> dict[str, Any]:
+    """This process's RNG states in the checkpoint; TrainuiError for another job size."""
+    size = loop.world.size if loop.world is not None else 1
+    stored = int(payload.get("world_size") or 1)
+    if stored != size:
+        raise TrainuiError(f"the checkpoint was written by {_processes(stored)}, this job has "
+                           f"{_processes(size)}: resume with the same number of processes")
+    if loop.world is None:
+        return typing.cast(dict[str, Any], payload["rng_state"])
+    return typing.cast(dict[str, Any], payload["rank_rng_states"][loop.world.rank])
+
+
+def _processes(count: int) -> str:
+    return "1 process" if count == 1 else f"{count} processes"
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -36,6 +36,7 @@ MAX_EPOCHS = 10**7
 EPOCH_SHAPED_SCHEDULERS = ("step", "cosine", "onecycle")
 """Schedulers whose schedule is laid out over the run's epochs: such a run cannot be
 extended (its schedule would have to change shape halfway)."""
+MAX_PROCESSES = 4096
 
 Check = Callable[[Any], str | None]
 """Returns why a value is wrong, or None when it is fine."""
@@ -183,6 +184,15 @@ class RunConfig:
                           group="outputs")
     notify_url: str | None = option(None, "POST a one-line JSON summary of the run's ending "
                                     "to URL", check=check_url, metavar="URL", group="outputs")
+    nproc_per_node: int = option(1, "training processes on this machine, launched through "
+                                 "torchrun (one a GPU on CUDA)", check=positive(MAX_PROCESSES),
+                                 metavar="N", group="several processes")
+    nnodes: int = option(1, "machines in the job (start trainui train on each, with "
+                         "--node-rank and --rdzv-endpoint)", check=positive(MAX_PROCESSES),
+                         metavar="M", group="several processes")
+    max_restarts: int = option(0, "times torchrun restarts a job whose process failed (it "
+                               "resumes from the last checkpoint)", check=non_negative(100),
+                               metavar="N", group="several processes")
     seed: int = option(42, "seeds Python, NumPy, torch and the data order", check=_seed,
                        metavar="N")
     deterministic: bool = option(False, "deterministic algorithms only (slower, reproducible)")

@@ -195,10 +195,20 @@ class Control:
         does at once (save a checkpoint, change the learning rate, confirm a stop after the
         epoch); wakes only on requests."""
         with self._cond:
-            while (self._paused and self._stop_mode != STOP_NOW and not self._save_requested
-                   and self._lr_request is None and not self._new_stop()):
+            while self._idle_paused():
                 self._cond.wait(timeout)
             self._refresh_pending()
+
+    def wait_for_request(self, timeout: float) -> None:
+        """As `wait_while_paused`, but for `timeout` seconds at most."""
+        with self._cond:
+            if self._idle_paused():
+                self._cond.wait(timeout)
+            self._refresh_pending()
+
+    def _idle_paused(self) -> bool:
+        return (self._paused and self._stop_mode != STOP_NOW and not self._save_requested
+                and self._lr_request is None and not self._new_stop())
 
     def _new_stop(self) -> bool:
         return self._stop_mode is not None and self._stop_mode != self._stop_announced

@@ -21,13 +21,13 @@ from __future__ import annotations
 import functools
 import numbers
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset, IterableDataset, Subset, TensorDataset
+from torch.utils.data import Dataset, IterableDataset, Sampler, Subset, TensorDataset
 
 from .errors import TrainuiError, one_line
 from .factories import call_factory, import_factory, is_factory_spec
@@ -81,6 +81,21 @@ def load_dataset(
     if key in _VISION_SETS:
         return _load_vision(key, _VISION_SETS[key], data_dir, download, val_fraction)
     raise TrainuiError(f"unknown data set {name!r} (choose from {_CHOICES})")
+
+
+class ShardSampler(Sampler[int]):
+    """One rank's part of an evaluation split: every `size`-th sample from `rank`, in
+    order. Unlike DistributedSampler it pads nothing, so the ranks' parts together hold
+    each sample exactly once (their lengths may differ by one)."""
+
+    def __init__(self, length: int, rank: int, size: int) -> None:
+        self.indices = range(rank, length, size)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
 
 
 # --- digits ---------------------------------------------------------------------------

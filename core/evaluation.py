@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -73,7 +74,15 @@ def evaluate(
     device: torch.device,
     class_names: list[str],
     precision: Precision | None = None,
+    gather: Callable[[Any], list[Any]] | None = None,
 ) -> dict[str, Any]:
-    """Predict on `loader` and return `classification_metrics` for it."""
+    """Predict on `loader` and return `classification_metrics` for it.
+
+    In a job of several processes, `loader` is this rank's part of the split and `gather`
+    collects every rank's value: the metrics then count each sample of the split once."""
     predicted, true = predict(model, loader, device, precision)
+    if gather is not None:
+        parts = gather((predicted, true))
+        predicted = np.concatenate([part[0] for part in parts])
+        true = np.concatenate([part[1] for part in parts])
     return classification_metrics(predicted, true, class_names)

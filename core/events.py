@@ -63,6 +63,8 @@ class RunStarted(Event):
     """Epochs done before this session: a resumed run starts after them."""
     elapsed_before: float = 0.0
     """Seconds the run trained in earlier sessions."""
+    world_size: int = 1
+    """Processes training the run together (torchrun ranks); 1 for a lone process."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,6 +89,9 @@ class Progress(Event):
     metrics: dict[str, float] = field(default_factory=dict)
     """Every other scalar a run logs (perplexity, grad norm...): its mean over the steps
     since the previous Progress."""
+    rank_samples_per_second: list[float] = field(default_factory=list)
+    """In a job of several processes: each rank's own samples per second so far in the
+    epoch, in rank order (`samples_per_second` is the whole job's); empty otherwise."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,6 +112,8 @@ class EpochEnded(Event):
     global_step: int
     metrics: dict[str, float] = field(default_factory=dict)
     """Every other scalar of the epoch (val_perplexity, bleu...), by name."""
+    rank_samples_per_second: list[float] = field(default_factory=list)
+    """As Progress's, over the epoch."""
 
 
 USER_LR_CHANGE = "user"
@@ -165,6 +172,8 @@ class Paused(Event):
     kind: ClassVar[str] = "paused"
     epoch: int
     global_step: int
+    rank_global_steps: list[int] = field(default_factory=list)
+    """In a job of several processes: the step each rank paused at, in rank order."""
 
 
 @dataclass(frozen=True, kw_only=True)

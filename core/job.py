@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 
 from . import seeding
 from .callbacks import Checkpointing, EarlyStopping, LRScheduling, Rollback
@@ -42,8 +42,9 @@ from .checkpoint import (
 from .config import EPOCH_SHAPED_SCHEDULERS, RunConfig
 from .control import Control
 from .control_channel import ControlChannel
-from .data import DataSplits, load_dataset
+from .data import DataSplits, ShardSampler, load_dataset
 from .devices import resolve_device
+from .distributed import World, current, device_for, share
 from .errors import RunFailed, TrainuiError, one_line
 from .events import EventBus, Failed, Finished, RunStarted, Sink, StageStarted
 from .files import FileWriter
@@ -117,6 +118,13 @@ def train_prepared(
     return _run(start, sinks, views, control)
 
 
+def train_as_rank(sinks: Sequence[Sink] = (), control: Control | None = None) -> RunResult:
+    """Train as a rank of a job that another process records (see core/distributed.py):
+    the config, checkpoint and run directory come from the recording rank; nothing is
+    written. `control` takes no requests: the recording rank's reach every rank."""
+    return _run(_Start(), sinks, (), control)
+
+
 def extend_run(run_dir: Path, epochs: int) -> RunConfig:
     """Make a run, when resumed next, train up to `epochs` epochs in all (counted from its
     start): checked, then stored in its config.json; return its config.
@@ -177,7 +185,7 @@ def _run(start: _Start, sinks: Sequence[Sink], views: Sequence[Sink],
         _close_quietly(cleanup)
         raise
     except Exception as exc:
-        log = _write_traceback(outcome.run_dir)
+        log = _write_traceback(outcome.run_dir) if _records() else None
         message = failure_message(exc) + (f" (see {log})" if log else "")
         bus.emit_final(Failed(message=message))
         _close_quietly(cleanup)
@@ -188,6 +196,12 @@ def _run(start: _Start, sinks: Sequence[Sink], views: Sequence[Sink],
     cleanup.close()
     assert outcome.run_dir is not None
     return RunResult(outcome.run_dir, history, outcome.metrics, outcome.cause, outcome.reason)
+
+
+def _records() -> bool:
+    """Whether this process writes the run's files (a lone one, or a job's recording rank)."""
+    world = current()
+    return world is None or world.records
 
 
 def _close_quietly(cleanup: ExitStack) -> None:
@@ -233,18 +247,23 @@ class _Parts:
 
 def _build(config: RunConfig, bus: EventBus, payload: dict[str, Any] | None,
            source: str) -> _Parts:
+    world = current()
     device = resolve_device(config.device)
+    if world is not None:
+        device = device_for(world, device)
     seeding.seed_everything(config.seed)
     seeding.set_deterministic(config.deterministic)
     bus.emit(StageStarted(stage=f"loading data set {config.dataset}"))
     data = load_dataset(config.dataset, config.data_dir, download=config.download,
                         seed=config.seed, val_fraction=config.val_fraction)
-    loaders = make_loaders(data, config, device)
+    loaders = make_loaders(data, config, device, world)
     bus.emit(StageStarted(stage=f"building model {config.model}"))
     model = build_model(config.model, data.input_shape, data.num_classes).to(device)
     if payload is not None:
         load_model_weights(model, model_state_of(payload, source), source, config.model)
     check_run_inputs(config, data, loaders, model, device)
+    if world is not None:  # the same initial weights everywhere; each rank its own dropout
+        seeding.seed_everything(config.seed + world.rank)
     optimizer = build_optimizer(model.parameters(), config)
     scheduler = build_scheduler(optimizer, config, len(loaders[0]))
     return _Parts(device, data, loaders, model, optimizer, scheduler)
@@ -269,6 +288,9 @@ def _open(start: _Start, outcome: _Outcome, bus: EventBus,
 
 def _train(start: _Start, bus: EventBus, control: Control, outcome: _Outcome,
            cleanup: ExitStack) -> History:
+    world = current()
+    if world is not None and not world.records:
+        return _train_rank(bus, control, outcome, world)
     started = time.time()
     if start.config is not None:
         config, payload = start.config.check(), None
@@ -277,6 +299,10 @@ def _train(start: _Start, bus: EventBus, control: Control, outcome: _Outcome,
     else:
         config, payload = _open(start, outcome, bus, cleanup)
     source = str(start.run_dir / LAST_CHECKPOINT) if start.run_dir is not None else ""
+    if world is not None:
+        if start.config is not None:  # started by torchrun itself: its size is the run's
+            config.nproc_per_node, config.nnodes = world.local_size, world.size // world.local_size
+        share((config.to_dict(), payload), world)
     parts = _build(config, bus, payload, source)
     if start.config is not None:
         outcome.run_dir = create_new_run_dir(config)
@@ -289,6 +315,8 @@ def _train(start: _Start, bus: EventBus, control: Control, outcome: _Outcome,
         outcome.record = new_record
     run_dir, record = outcome.run_dir, outcome.record
     assert run_dir is not None and record is not None
+    if world is not None:
+        share(str(run_dir), world)
     # First: when events.jsonl says Finished, metrics.json is there for whoever reads it.
     bus.subscribe(_run_files(run_dir, payload), first=True)
     channel = _open_channel(run_dir, control)  # before RunStarted: watchers see it live
@@ -297,6 +325,22 @@ def _train(start: _Start, bus: EventBus, control: Control, outcome: _Outcome,
     callbacks = _callbacks(config, parts.scheduler, run_dir)
     callbacks += _outputs(config, run_dir, bus, record, cleanup)
     bus.emit(_run_started(config, run_dir, parts, payload))
+    return _fit(config, parts, bus, control, callbacks, payload, started)
+
+
+def _train_rank(bus: EventBus, control: Control, outcome: _Outcome, world: World) -> History:
+    """A rank that does not record: the recording rank's config, checkpoint and run
+    directory; the same training, and nothing written."""
+    stored, payload = share(None, world)
+    config = RunConfig.from_dict(stored)
+    parts = _build(config, bus, payload, "the recording rank's checkpoint")
+    outcome.run_dir = Path(share(None, world))
+    callbacks = _callbacks(config, parts.scheduler, outcome.run_dir, records=False)
+    return _fit(config, parts, bus, control, callbacks, payload, time.time())
+
+
+def _fit(config: RunConfig, parts: _Parts, bus: EventBus, control: Control,
+         callbacks: list[Any], payload: dict[str, Any] | None, started: float) -> History:
     return fit(
         parts.model, parts.loaders[0], parts.loaders[1], nn.CrossEntropyLoss(),
         parts.optimizer, epochs=config.epochs, device=parts.device,
@@ -360,12 +404,13 @@ def _run_files(run_dir: Path, payload: dict[str, Any] | None) -> RunFilesSink:
     return files
 
 
-def _callbacks(config: RunConfig, scheduler: Any, run_dir: Path) -> list[Any]:
+def _callbacks(config: RunConfig, scheduler: Any, run_dir: Path, *,
+               records: bool = True) -> list[Any]:
     callbacks: list[Any] = [
         EarlyStopping(config.monitor, config.monitor_mode, config.patience, config.min_delta),
         Checkpointing(run_dir / "checkpoints", monitor=config.monitor, mode=config.monitor_mode,
                       min_delta=config.min_delta, every_n_epochs=config.checkpoint_every,
-                      final_weights=run_dir.resolve() / "final_model.pt"),
+                      final_weights=run_dir.resolve() / "final_model.pt", enabled=records),
     ]
     if scheduler is not None:
         callbacks.append(LRScheduling(scheduler))
@@ -376,9 +421,10 @@ def _callbacks(config: RunConfig, scheduler: Any, run_dir: Path) -> list[Any]:
 
 
 def make_loaders(
-    data: DataSplits, config: RunConfig, device: torch.device
+    data: DataSplits, config: RunConfig, device: torch.device, world: World | None = None
 ) -> tuple[DataLoader, DataLoader, DataLoader]:
-    """Train (seeded shuffle), validation and test loaders."""
+    """Train (seeded shuffle), validation and test loaders; in a job of several processes,
+    this rank's part of each split (`batch_size` samples a step on every rank)."""
     common: dict[str, Any] = {
         "batch_size": config.batch_size,
         "num_workers": config.num_workers,
@@ -389,12 +435,29 @@ def make_loaders(
     }
     if config.num_workers > 0:
         common["worker_init_fn"] = _seed_worker
+    if world is not None:
+        return _rank_loaders(data, config, world, common)
     shuffle_order = torch.Generator().manual_seed(config.seed)
     return (
         DataLoader(data.train, shuffle=True, generator=shuffle_order, **common),
         DataLoader(data.val, shuffle=False, **common),
         DataLoader(data.test, shuffle=False, **common),
     )
+
+
+def _rank_loaders(data: DataSplits, config: RunConfig, world: World, common: dict[str, Any]
+                  ) -> tuple[DataLoader, DataLoader, DataLoader]:
+    """Training reshuffled each epoch by seed and epoch number (so a resume sees the same
+    order); validation and test cut into unpadded parts, each sample counted once."""
+    train: DistributedSampler[Any] = DistributedSampler(
+        data.train, num_replicas=world.size, rank=world.rank, shuffle=True, seed=config.seed)
+
+    def part(split: Any) -> ShardSampler:
+        return ShardSampler(len(split), world.rank, world.size)
+
+    return (DataLoader(data.train, sampler=train, **common),
+            DataLoader(data.val, sampler=part(data.val), **common),
+            DataLoader(data.test, sampler=part(data.test), **common))
 
 
 def _seed_worker(worker_id: int) -> None:
@@ -415,6 +478,7 @@ def _run_started(config: RunConfig, run_dir: Path, parts: _Parts,
         epochs=config.epochs, steps_per_epoch=len(parts.loaders[0]),
         start_epoch=epochs_done(payload) if payload else 0,
         elapsed_before=elapsed_of(payload) if payload else 0.0,
+        world_size=world.size if (world := current()) is not None else 1,
     )
 
 

@@ -23,6 +23,7 @@ from .callbacks.lr_scheduler import LRScheduling
 from .callbacks.rollback import Rollback
 from .checkpoint import restore
 from .control import STOP_NOW, Control, change_learning_rates
+from .distributed import World, current, gather, share_weights, summed, wrap
 from .evaluation import evaluate
 from .events import (
     USER_LR_CHANGE,
@@ -46,6 +47,7 @@ from .metrics import RunningMetrics
 from .outcome import StopCause
 from .precision import Precision
 from .series import downsample
+from .synced_control import AgreedThrottle, SyncedControl
 from .throttle import Throttle
 
 MAX_STEP_POINTS_PER_EVENT = 64
@@ -96,11 +98,23 @@ class Loop:
     """Why the running epoch ends early to roll back (set at a throttle point)."""
     elapsed_before: float = 0.0
     """Seconds the run trained in earlier sessions (a resumed run)."""
+    world: World | None = None
+    """The job of several processes this loop is one rank of (None: a lone process)."""
+    agreed: AgreedThrottle | None = None
+    """In a job: the throttle whose points every rank reaches at the same step."""
+    rank_rates: list[float] = field(default_factory=list)
+    """In a job: each rank's samples per second in the epoch, as last summed."""
 
     @property
     def forward_model(self) -> nn.Module:
         """The module forward passes go through (compiled or not)."""
         return self.runner if self.runner is not None else self.model
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The module evaluation goes through: in a job, the plain model (each rank
+        evaluates its own shard, so no collective may run per batch)."""
+        return self.model if self.world is not None else self.forward_model
 
     @property
     def lr(self) -> float:
@@ -173,14 +187,17 @@ def fit(
         progress_interval=progress_interval, metadata=dict(metadata or {}),
         data_generator=getattr(train_loader, "generator", None),
         runner=typing.cast(nn.Module, torch.compile(model)) if compile_model else None,
-        memory_format=torch.channels_last if channels_last else None,
+        memory_format=torch.channels_last if channels_last else None, world=current(),
     )
     loop.started_at = float(loop.metadata.setdefault("started_at", loop.started_at))
     loop.rollback = next((c for c in loop.callbacks if isinstance(c, Rollback)), None)
     if resume_from is not None:
         restore(loop, resume_from)
+    join_job(loop, compile_model)
     try:
         run_loop(loop, train_loader, val_loader)
+        if loop.world is not None:  # the recording rank may have restored the best weights
+            share_weights(loop.model, loop.world)
         finish(loop, test_loader, list(class_names) if class_names else None)
     except BaseException:
         with contextlib.suppress(Exception):  # the first error is the one to report
@@ -190,12 +207,26 @@ def fit(
     return loop.history
 
 
+def join_job(loop: Loop, compile_model: bool) -> None:
+    """In a job of several processes: train through DistributedDataParallel (compiled
+    around it with `compile_model`), and take requests only as every rank shares them."""
+    world = loop.world
+    if world is None:
+        return
+    runner = wrap(loop.model, loop.device)
+    loop.runner = typing.cast(nn.Module, torch.compile(runner)) if compile_model else runner
+    loop.control = control = SyncedControl(world, loop.control)
+    loop.agreed = AgreedThrottle(loop.progress_interval, control)
+
+
 def run_loop(loop: Loop, train_loader: Iterable[Any], val_loader: Iterable[Any]) -> None:
     """Run epochs from `loop.epoch` until done or stopped, then the fit-end hooks."""
     loop.steps_per_epoch = _length(train_loader)
     loop.call("on_fit_start")
     while loop.epoch < loop.epochs and loop.stop_cause is None:
         run_epoch(loop, train_loader, val_loader)
+        if isinstance(loop.control, SyncedControl):
+            loop.control.sync()  # requests of the epoch's last steps, on every rank
         if loop.stop_cause is None and (loop.control.pending or loop.control.stop_mode):
             handle_epoch_boundary(loop)
     if loop.stop_cause is None:
@@ -213,6 +244,7 @@ def run_epoch(loop: Loop, train_loader: Iterable[Any], val_loader: Iterable[Any]
     started = time.perf_counter()
     loop.paused_in_epoch = 0.0
     lr = loop.lr
+    set_sampler_epoch(train_loader, loop.epoch)
     running = train_one_epoch(loop, train_loader)
     if loop.rewind is not None and loop.rollback is not None:
         reason, loop.rewind = loop.rewind, None
@@ -221,8 +253,8 @@ def run_epoch(loop: Loop, train_loader: Iterable[Any], val_loader: Iterable[Any]
     if loop.stop_cause is not None:
         return  # stopped mid-epoch: the partial epoch is not recorded
     train_time = time.perf_counter() - started - loop.paused_in_epoch
-    val_loss, val_acc = validate(loop.forward_model, val_loader, loop.criterion, loop.device,
-                                 loop.precision)
+    val_loss, val_acc = validate(loop.eval_model, val_loader, loop.criterion, loop.device,
+                                 loop.precision, reduce=summed if loop.world else None)
     peak = peak_memory_metrics(loop.device)  # CUDA: the allocator's peak (host counters)
     loop.epoch += 1
     metrics = {
@@ -237,7 +269,7 @@ def run_epoch(loop: Loop, train_loader: Iterable[Any], val_loader: Iterable[Any]
         epoch=loop.epoch, epochs=loop.epochs, train_loss=metrics["train_loss"],
         train_acc=metrics["train_acc"], val_loss=val_loss, val_acc=val_acc, lr=lr,
         epoch_time=metrics["epoch_time"], samples_per_second=metrics["samples_per_second"],
-        global_step=loop.global_step, metrics=peak,
+        global_step=loop.global_step, metrics=peak, rank_samples_per_second=loop.rank_rates,
     ))
     loop.call("on_epoch_end", metrics)
 
@@ -249,7 +281,7 @@ def train_one_epoch(loop: Loop, loader: Iterable[Any]) -> RunningMetrics:
     scaler = precision.scaler
     step_hooks = [c for c in loop.callbacks if c.runs_every_step]
     running = RunningMetrics()
-    throttle = Throttle(loop.progress_interval)
+    throttle = loop.agreed or Throttle(loop.progress_interval)
     started = time.perf_counter()
     model.train()
     for step, (inputs, targets) in enumerate(loader, start=1):
@@ -284,7 +316,10 @@ def train_one_epoch(loop: Loop, loader: Iterable[Any]) -> RunningMetrics:
 def report_progress(loop: Loop, running: RunningMetrics, step: int, started: float) -> bool:
     """Read running metrics from the device, emit Progress; False if the loss is not finite."""
     first_step = loop.global_step - running.pending_steps + 1
-    losses = running.read()
+    elapsed = time.perf_counter() - started - loop.paused_in_epoch
+    pace = None if loop.world is None else RankPace(
+        loop.world, running.own_samples / elapsed if elapsed > 0 else 0.0)
+    losses = running.read(pace)
     if _rolls_back(loop, losses):
         return False
     if not all(math.isfinite(v) for v in losses):
@@ -296,16 +331,46 @@ def report_progress(loop: Loop, running: RunningMetrics, step: int, started: flo
         return False
     for offset, value in enumerate(losses):
         loop.history.step_loss.append(first_step + offset, value)
-    elapsed = time.perf_counter() - started - loop.paused_in_epoch
+    if pace is not None and pace.rates:
+        loop.rank_rates = pace.rates
     loop.emit(Progress(
         epoch=loop.epoch + 1, epochs=loop.epochs, step=step, steps_per_epoch=loop.steps_per_epoch,
         global_step=loop.global_step, train_loss=running.mean_loss,
         train_acc=running.accuracy,
         samples_per_second=running.count / elapsed if elapsed > 0 else 0.0, lr=loop.lr,
-        step_losses=_step_points(first_step, losses),
+        step_losses=_step_points(first_step, losses), rank_samples_per_second=loop.rank_rates,
     ))
     loop.call("on_progress")
     return True
+
+
+class RankPace:
+    """Sums a tensor over a job's ranks, with each rank's samples per second riding along
+    in the same collective; `rates` then holds them, in rank order."""
+
+    def __init__(self, world: World, rate: float) -> None:
+        self.world = world
+        self.rate = rate
+        self.rates: list[float] = []
+
+    def __call__(self, rows: torch.Tensor) -> torch.Tensor:
+        pace = torch.zeros(self.world.size, dtype=rows.dtype, device=rows.device)
+        pace[self.world.rank] = self.rate
+        flat = summed(torch.cat((rows.reshape(-1), pace)))
+        self.rates = flat[-self.world.size:].tolist()
+        return flat[:-self.world.size].reshape(rows.shape)
+
+
+def _rank_steps(loop: Loop) -> list[int]:
+    """In a job: the global step of every rank, in rank order (a collective)."""
+    return [] if loop.world is None else [int(s) for s in gather(loop.global_step, loop.world)]
+
+
+def set_sampler_epoch(loader: Iterable[Any], epoch: int) -> None:
+    """A DistributedSampler orders each epoch's data by its number: tell it which."""
+    set_epoch = getattr(getattr(loader, "sampler", None), "set_epoch", None)
+    if set_epoch is not None:
+        set_epoch(epoch)
 
 
 def _rolls_back(loop: Loop, losses: list[float]) -> bool:
@@ -334,7 +399,8 @@ def handle_requests(loop: Loop, running: RunningMetrics, started: float) -> bool
         if running.pending_steps and not report_progress(loop, running, _step(loop), started):
             return True  # the loss was not finite: stopping
         paused_at = time.monotonic()
-        loop.emit(Paused(epoch=loop.epoch + 1, global_step=loop.global_step))
+        loop.emit(Paused(epoch=loop.epoch + 1, global_step=loop.global_step,
+                         rank_global_steps=_rank_steps(loop)))
         loop.call("on_pause")
         control.wait_while_paused()
         while control.paused and control.stop_mode != STOP_NOW:  # woken for a request
@@ -404,8 +470,11 @@ def validate(
     criterion: nn.Module,
     device: torch.device,
     precision: Precision | None = None,
+    *,
+    reduce: typing.Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[float, float]:
-    """Return (mean loss per sample, accuracy) of `model` on `loader`, without autograd."""
+    """Return (mean loss per sample, accuracy) of `model` on `loader`, without autograd;
+    with `reduce` (a sum over a job's ranks), over every rank's part of the split."""
     model.eval()
     running = RunningMetrics()
     for inputs, targets in loader:
@@ -415,7 +484,10 @@ def validate(
             outputs = model(inputs)
             loss = criterion(outputs, targets)
         running.add(loss, (outputs.argmax(1) == targets).sum(), len(targets))
-    running.read()
+    if reduce is None:
+        running.read()
+    else:
+        running.reduce_sums(reduce)
     return running.mean_loss, running.accuracy
 
 
@@ -424,7 +496,8 @@ def finish(loop: Loop, test_loader: Iterable[Any] | None, class_names: list[str]
     metrics = None
     if test_loader is not None:
         names = class_names or [str(i) for i in range(_num_outputs(loop.model))]
-        metrics = evaluate(loop.forward_model, test_loader, loop.device, names, loop.precision)
+        metrics = evaluate(loop.eval_model, test_loader, loop.device, names, loop.precision,
+                           gather=_gatherer(loop.world))
         loop.emit(EvaluationFinished(split="test", weights=loop.evaluated_weights,
                                      metrics=metrics))
     best = _best_of(loop.callbacks)
@@ -435,6 +508,12 @@ def finish(loop: Loop, test_loader: Iterable[Any] | None, class_names: list[str]
         class_names=metrics["class_names"] if metrics else list(class_names or []),
         **best,
     ))
+
+
+def _gatherer(world: World | None) -> typing.Callable[[Any], list[Any]] | None:
+    if world is None:
+        return None
+    return lambda value: gather(value, world)
 
 
 def _best_of(callbacks: list[Callback]) -> dict[str, Any]:

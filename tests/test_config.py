@@ -31,6 +31,7 @@ OTHER: dict[str, Any] = {
     "notify_url": "http://127.0.0.1:8000/hook", "seed": 7,
     "deterministic": True, "device": "cpu", "run_dir": "/tmp/somewhere", "runs_root": "elsewhere",
     "checkpoint_every": 3, "progress_interval": 0.5, "val_fraction": 0.2,
+    "nproc_per_node": 2, "nnodes": 3, "max_restarts": 1,
 }
 
 

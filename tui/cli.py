@@ -225,6 +225,13 @@ def _add_train(p: argparse.ArgumentParser) -> None:
                          "print the run directory and how to watch it")
     session.add_argument("--headless", action="store_true", help="plain log lines instead of "
                          "the TUI (automatic when stdout is not a terminal)")
+    job = p.add_argument_group("several machines")
+    job.add_argument("--node-rank", type=int, default=0, metavar="R",
+                     help="this machine's number in a job of --nnodes machines (0: the one "
+                     "that records the run and shows it; default 0)")
+    job.add_argument("--rdzv-endpoint", metavar="HOST:PORT",
+                     help="where the machines of a job meet (torchrun's c10d rendezvous, "
+                     "hosted by node rank 0); needed with --nnodes above 1")
     _add_view(session)
     _add_debug(session)
 

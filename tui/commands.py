@@ -29,6 +29,9 @@ def train(args: argparse.Namespace) -> int:
     extend_to = resume_extends(args) if args.resume else None  # before anything is read
     load_theme(args.theme)  # an unknown theme is an error before anything starts
     config = None if args.resume else config_from_args(args)
+    shape = job_shape(args, config)
+    if shape.node_rank > 0:
+        return train_other_node(shape)
     extend = extend_to is not None
     if extend_to is not None:
         from trainui.core.job import extend_run
@@ -36,17 +39,69 @@ def train(args: argparse.Namespace) -> int:
         extend_run(Path(args.resume), extend_to)
     from trainui.tui.launch import launch_trainer
 
+    def launch() -> Any:
+        return launch_trainer(config, args.resume, extend=extend, endpoint=shape.endpoint)
+
     if args.detach:
         from trainui.tui.launch import start_detached
 
-        return start_detached(launch_trainer(config, args.resume, extend=extend))
+        return start_detached(launch())
     if not args.headless and use_tui():
-        return train_tui(lambda: launch_trainer(config, args.resume, extend=extend), args)
+        return train_tui(launch, args)
+    if shape.several:
+        return train_job_headless(config, args.resume, extend, shape)
     from trainui.core.trainer_process import train_headless
 
     if config is not None:
         return train_headless(config)
     return train_headless(run_dir=Path(args.resume), resume=True, extend=extend)
+
+
+def job_shape(args: argparse.Namespace, config: Any) -> Any:
+    """How many processes train the run, on how many machines (the stored config's, for
+    --resume), checked: a busy rendezvous port or more processes than GPUs is an error."""
+    import os
+
+    from trainui.core.run_dir import check_run_dir, read_config
+    from trainui.core.torchrun import JobShape, check_can_host, check_devices
+
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
+        return JobShape()  # one rank of a job torchrun started: its size is torchrun's
+    if config is None:  # a run to resume: the one it was
+        check_run_dir(Path(args.resume), "resume")
+        config = read_config(Path(args.resume), "resume")
+    shape = JobShape(config.nproc_per_node, config.nnodes, args.node_rank,
+                     args.rdzv_endpoint, config.max_restarts).check()
+    if shape.several:
+        check_devices(shape, config.device)
+        check_can_host(shape)
+    return shape
+
+
+def train_other_node(shape: Any) -> int:
+    """A machine of a job other than node rank 0: its processes train the run that node 0
+    records and shows; here, torchrun's agent runs until the job ends."""
+    from trainui.core.torchrun import run_job, trainer_arguments
+
+    print(f"trainui: node {shape.node_rank} of {shape.nnodes}: {shape.nproc_per_node} "
+          f"process{'' if shape.nproc_per_node == 1 else 'es'} joining the job at "
+          f"{shape.endpoint} (node 0 records the run and shows it)", file=sys.stderr,
+          flush=True)
+    return run_job(shape, trainer_arguments(None, resume=False, extend=False))
+
+
+def train_job_headless(config: Any, resume: str | None, extend: bool, shape: Any) -> int:
+    """A job of several processes in this terminal: torchrun's agent runs here, its
+    recording rank prints the log lines."""
+    from trainui.core import trainer_process
+    from trainui.core.run_dir import prepare_run_dir
+    from trainui.core.torchrun import ENDPOINT_FLAG
+
+    run_dir = Path(resume) if resume is not None else prepare_run_dir(config)
+    argv = [str(run_dir), *(["--resume"] if resume else []), *(["--extend"] if extend else [])]
+    if shape.endpoint:
+        argv += [ENDPOINT_FLAG, shape.endpoint]
+    return trainer_process.main(argv)
 
 
 def use_tui() -> bool:

@@ -40,7 +40,8 @@ class RunHeader(EventPanel, Widget):
     Two one-line widgets: the clock ticking once a second repaints only the state line.
     Elapsed time counts earlier sessions of a resumed run too. While a trainer sets up, the
     second line says what it is doing; once it runs, a trainer that went quiet or was
-    stopped (SIGSTOP) is named as such.
+    stopped (SIGSTOP) is named as such. A run of several processes (torchrun) shows how
+    many, each one's samples per second and which is the slowest.
     """
 
     DEFAULT_CSS = """
@@ -62,6 +63,7 @@ class RunHeader(EventPanel, Widget):
         self.trainer_stopped = False
         """The trainer process is stopped (SIGSTOP): it cannot answer."""
         self._shown = ("", "", "")
+        self._rank_rates: list[float] = []
 
     def compose(self) -> ComposeResult:
         yield Static(id="state-line")
@@ -133,6 +135,13 @@ class RunHeader(EventPanel, Widget):
         self._set_state("running")
 
     @take.register
+    def _(self, event: ev.Progress | ev.EpochEnded) -> None:
+        self._heard(event)
+        if event.rank_samples_per_second and event.rank_samples_per_second != self._rank_rates:
+            self._rank_rates = list(event.rank_samples_per_second)
+            self.mark_dirty()
+
+    @take.register
     def _(self, event: ev.Paused) -> None:
         self._heard(event)
         if self.state != "stopping":
@@ -182,6 +191,8 @@ class RunHeader(EventPanel, Widget):
         elapsed, quiet, _ = self._shown
         parts: list[str | tuple[str, str] | Content] = [
             badge, " ", (name, "bold"), "  elapsed ", (elapsed, "bold")]
+        if self._started is not None:
+            parts += ranks_parts(self._started.world_size, self._rank_rates)
         if state == "stalled":
             parts.append(("  the trainer process is stopped (SIGSTOP?): no training happens",
                           "$error"))
@@ -212,3 +223,25 @@ class RunHeader(EventPanel, Widget):
         if run.device not in ("", "-"):
             parts += [" | ", ("device ", "dim"), (run.device, "bold")]
         return Content.assemble(*parts)
+
+
+SHOWN_RANK_RATES = 4
+"""Up to this many ranks, the header shows each one's samples per second."""
+EVEN_PACE = 0.97
+"""Ranks within this fraction of the fastest one's pace go at an even pace: none is named."""
+
+
+def ranks_parts(world_size: int, rates: list[float]) -> list[str | tuple[str, str]]:
+    """`  2 ranks 640 612/s slowest rank 1`: the processes of a job and their pace."""
+    if world_size <= 1:
+        return []
+    parts: list[str | tuple[str, str]] = ["  ", (f"{world_size} ranks", "bold")]
+    if len(rates) == world_size:
+        if world_size <= SHOWN_RANK_RATES:
+            parts.append(" " + " ".join(f"{rate:,.0f}" for rate in rates) + "/s")
+        slowest = min(range(world_size), key=rates.__getitem__)
+        if rates[slowest] < EVEN_PACE * max(rates):
+            parts += [("  slowest ", "dim"), (f"rank {slowest}", "bold")]
+        else:
+            parts.append(("  even pace", "dim"))
+    return parts

@@ -40,6 +40,7 @@ from trainui.core.run_dir import (
     read_config,
 )
 from trainui.core.run_summary import SUMMARY, load_summary
+from trainui.core.torchrun import ENDPOINT_FLAG
 
 STARTUP_TIMEOUT_S = 300.0
 OUTPUT_LOG = "output.log"
@@ -176,10 +177,11 @@ def _is_training(event: Event) -> bool:
 
 
 def launch_trainer(config: RunConfig | None, resume: str | None, *,
-                   extend: bool = False) -> Launched:
+                   extend: bool = False, endpoint: str | None = None) -> Launched:
     """Prepare a new run (or check one to resume) and start its trainer; return at once.
     `extend`: the resumed run was just extended (`core.job.extend_run`) and trains on even
-    if early stopping had ended it."""
+    if early stopping had ended it. `endpoint`: where the machines of a job of several
+    meet (the trainer then runs torchrun's agent)."""
     if resume is not None:
         run_dir = Path(resume)
         check_run_dir(run_dir, "resume")
@@ -194,6 +196,8 @@ def launch_trainer(config: RunConfig | None, resume: str | None, *,
         run_dir = prepare_run_dir(config)
         made = missing if config.run_dir else [run_dir, *missing]
         child = [str(run_dir)]
+    if endpoint:
+        child += [ENDPOINT_FLAG, endpoint]
     reader = EventLogReader(run_dir / EVENT_LOG)
     reader.skip_to_end()  # a resumed run's old events do not count as a start
     return Launched(_spawn(run_dir, [sys.executable, "-m", TRAINER_MODULE, *child]),
