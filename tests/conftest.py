@@ -25,6 +25,7 @@ CLI_TIMEOUT_S = 240
 # last and running alone.
 LONGEST_FIRST = (
     "test_resume.py", "test_resume_options.py", "test_remote_runs.py", "test_bench_smoke.py",
+    "test_distributed.py", "test_compare.py",
     "test_ui_terminal_loss.py", "test_tensorboard.py", "test_control_command.py",
     "test_integrations.py", "test_failures.py", "test_cli_errors.py", "test_background_writer.py",
     "test_faults.py", "test_api.py", "test_tooling.py", "test_checkpoint_files.py",
