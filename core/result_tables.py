@@ -33,7 +33,7 @@ Numbers
         time, throughput and any metric of the run's own), `null` before the first epoch.
         `epochs` (the epochs the run was set to train) sits beside `epochs_done`.
     markdown: for each run a `## RUN_NAME` heading, a line with state, epochs, best epoch
-        and duration (`state: finished, epochs: 2/2, best epoch: 2 (val_loss 0.08140),
+        and duration (`state: finished, epochs: 2/2, best epoch: 2 (val_loss 0.08145),
         duration: 0:05`; numbers and durations in trainui's formats, core/formats.py), then
         the test metrics (`| metric | value |`, samples included), the per-class scores
         (`| class | precision | recall | f1 | support |`) and the confusion matrix (true

@@ -157,7 +157,7 @@ def test_best_epoch_and_lr_changes_are_marked(tmp_path: Path) -> None:
                   best_value=0.0521)
     figure = history_figure(run)
     loss = figure.axes[0]
-    assert "best epoch 7 (val_loss 0.0521)" in legend_texts(figure)
+    assert "best epoch 7 (val_loss 0.05210)" in legend_texts(figure)
     assert "LR change" in legend_texts(figure)
     assert [text.get_text().strip() for text in loss.texts] == ["LR 1e-4", "LR 1e-5"]
     assert {line.get_xdata()[0] for line in loss.lines if line.get_linestyle() == ":"} == {5, 8}

@@ -255,7 +255,7 @@ def test_export_markdown_heading_summary_and_tables() -> None:
     """A heading, a summary line, then metrics, per-class and confusion-matrix tables."""
     text = export_table([finished_run()], "markdown")
     assert text.startswith("## pets, v2\n\n") and text.endswith("|\n")
-    assert ("state: finished, epochs: 2/2, best epoch: 2 (val_loss 0.08140), "
+    assert ("state: finished, epochs: 2/2, best epoch: 2 (val_loss 0.08145), "
             "duration: 0:05") in text
     metrics, per_class, matrix = tables(text)
     assert metrics == [
