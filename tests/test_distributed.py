@@ -263,3 +263,79 @@ def test_a_script_of_your_own_on_torchrun_is_one_run_that_every_rank_obeys(
     started = [e for e in events(run_dir) if isinstance(e, RunStarted)]
     assert len(started) == 1 and started[0].world_size == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.log", "script"]
+
+
+def _ranks(launcher: int) -> list[int]:
+    """The pids of the launcher's child processes (the ranks torchrun's agent started)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == launcher:
+            children.append(int(stat.parent.name))
+    return sorted(children)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+@slow
+def test_sigterm_to_the_launcher_stops_every_rank_with_one_checkpoint(
+        tmp_path: Path, processes: Processes) -> None:
+    """SIGTERM to `trainui train --nproc-per-node 2` (what a scheduler sends): both ranks
+    stop at the same step, one checkpoint is saved, the test split is evaluated, and the
+    launcher exits with the conventional code, leaving no rank behind."""
+    run_dir = processes.own_run(tmp_path / "term")
+    with open(tmp_path / "job.log", "wb") as log:
+        job = processes.trainui([*TWO_RANKS, "--epochs", "500", "--run-dir", run_dir],
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    wait_for(lambda: any(isinstance(e, Progress) for e in events(run_dir))
+             or job.poll() is not None, "training steps")
+    ranks = _ranks(job.pid)
+    assert len(ranks) == 2, ranks
+    job.send_signal(signal.SIGTERM)
+    code = job.wait(timeout=120)
+    output = (tmp_path / "job.log").read_text()
+    assert code == 128 + signal.SIGTERM, output
+    assert len(list((run_dir / "checkpoints").glob("saved-step-*.pt"))) == 1
+    finished = [e for e in events(run_dir) if isinstance(e, Finished)]
+    assert len(finished) == 1 and finished[0].metrics is not None
+    assert json.loads((run_dir / "metrics.json").read_text())["samples"] == 270
+    assert "Traceback" not in output
+    wait_for(lambda: all(_gone(pid) for pid in ranks), "the ranks to end")
+
+
+@slow
+def test_a_rank_that_dies_is_restarted_and_the_job_resumes_its_last_checkpoint(
+        tmp_path: Path, processes: Processes) -> None:
+    """--max-restarts 1: a rank killed with SIGKILL after the first epoch's checkpoint,
+    torchrun's agent starts the job again and it goes on from last.pt to the end."""
+    run_dir = processes.own_run(tmp_path / "restarted")
+    with open(tmp_path / "job.log", "wb") as log:
+        job = processes.trainui([*TWO_RANKS, "--epochs", "3", "--max-restarts", "1",
+                                 "--run-dir", run_dir],
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    wait_for(lambda: any(isinstance(e, CheckpointSaved) and e.reason == "last"
+                         for e in events(run_dir)) or job.poll() is not None,
+             "the first epoch's checkpoint")
+    ranks = _ranks(job.pid)
+    assert len(ranks) == 2, ranks
+    os.kill(ranks[-1], signal.SIGKILL)
+    output = ""
+    try:
+        assert job.wait(timeout=180) == 0, (tmp_path / "job.log").read_text()
+    finally:
+        output = (tmp_path / "job.log").read_text()
+    recorded = events(run_dir)
+    sessions = [e for e in recorded if isinstance(e, RunStarted)]
+    assert len(sessions) == 2 and sessions[1].start_epoch >= 1, output
+    finished = [e for e in recorded if isinstance(e, Finished)]
+    assert len(finished) == 1 and finished[0].epochs_completed == 3
+    assert json.loads((run_dir / "metrics.json").read_text())["samples"] == 270
