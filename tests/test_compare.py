@@ -12,6 +12,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.widgets import Static
@@ -211,6 +212,38 @@ async def test_m_cycles_the_shared_metrics_and_y_the_log_scale(tmp_path: Path) -
         assert chart.view.log_y and "log" in str(chart.border_title)
         await pilot.press("q")
     assert not app.is_running
+
+
+@async_test
+async def test_every_epoch_of_each_run_is_drawn(tmp_path: Path) -> None:
+    """Runs of 40 and 6 epochs: once laid out, the chart plots each epoch of both (one
+    point per column at most), not a two-point line drawn before it had a width."""
+    from trainui.tui import chart as chart_module
+    from trainui.tui.compare import CompareApp
+
+    long = write_run(tmp_path / "long", [row(e, 1 / e, 0.9) for e in range(1, 41)],
+                     test_accuracy=0.9)
+    short = write_run(tmp_path / "short", [row(e, 2 / e, 0.8) for e in range(1, 7)],
+                      test_accuracy=0.8)
+    plotted: list[list[float]] = []
+    real = chart_module.EventChart._plot_line
+
+    def record(self: Any, plt: Any, colors: Any, line: Any, limits: Any) -> None:
+        plotted.append(list(line.xs))
+        real(self, plt, colors, line, limits)
+
+    chart_module.EventChart._plot_line = record  # type: ignore[method-assign]
+    try:
+        app = CompareApp(load_runs([long, short]), poll_seconds=60)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            plotted.clear()
+            await pilot.resize_terminal(120, 40)
+            await pilot.pause()
+            await pilot.press("q")
+    finally:
+        chart_module.EventChart._plot_line = real  # type: ignore[method-assign]
+    assert plotted[-2:] == [[float(e) for e in range(1, 41)], [float(e) for e in range(1, 7)]]
 
 
 @async_test

@@ -203,7 +203,10 @@ class EventChart(EventPanel, PlotextPlot):
         return ""
 
     def fit(self, xs: list[float], ys: list[float]) -> tuple[list[float], list[float]]:
-        """Downsample a series to one point per character cell of the plot area."""
+        """Downsample a series to one point per character cell of the plot area (none before
+        the chart has a size: a redraw on its first resize does it)."""
+        if self.size.width <= 0:
+            return xs, ys
         return downsample(xs, ys, max(2, self.size.width - 8))
 
     # ---- drawing the view -------------------------------------------------------------

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.content import Content
@@ -73,6 +73,11 @@ class CompareChart(EventChart):
         """Chart `metric` of `runs`."""
         self.runs, self.metric = runs, metric
         self.mark_dirty()
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Drawn again at once for the new width: the compare view has no redraw tick."""
+        self.mark_dirty()
+        self.flush()
 
     def plot(self, plt: Plot, colors: dict[str, str]) -> None:
         """Each run's series, drawn with its marker, as the chart's view says."""
