@@ -214,6 +214,17 @@ async def test_m_cycles_the_shared_metrics_and_y_the_log_scale(tmp_path: Path) -
     assert not app.is_running
 
 
+def test_runs_of_a_missing_root_is_one_line(tmp_path: Path) -> None:
+    """`trainui runs --root` naming no folder is bad input (exit 2), not "no runs"."""
+    from conftest import run_trainui
+
+    result = run_trainui(["runs", "--root", tmp_path / "absent"])
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == f"trainui: error: --root {tmp_path / 'absent'}: no such directory\n"
+    empty = run_trainui(["runs", "--root", tmp_path])
+    assert empty.returncode == 0 and empty.stdout == f"no runs in {tmp_path}\n"
+
+
 @async_test
 async def test_every_epoch_of_each_run_is_drawn(tmp_path: Path) -> None:
     """Runs of 40 and 6 epochs: once laid out, the chart plots each epoch of both (one

@@ -269,7 +269,8 @@ def _add_runs(p: argparse.ArgumentParser) -> None:
     p.description = ("List runs: name, state, epochs, best metric, test accuracy, duration, "
                      "start time; as CSV or JSON with each run's test metrics too. On a "
                      "terminal the list is a view: space marks runs, enter compares them.")
-    p.add_argument("--root", default="runs", help="folder holding the runs (default runs)")
+    p.add_argument("--root", help="folder holding the runs (default runs; a folder named "
+                   "here must exist)")
     p.add_argument("--format", choices=RUNS_FORMATS,
                    help="table (aligned, for people; the default off a terminal), csv or "
                    "json; on a terminal without --format, the list opens as a view where "

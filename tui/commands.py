@@ -242,8 +242,12 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def runs(args: argparse.Namespace) -> int:
     """`trainui runs`: one line per run under --root; unreadable folders are noted."""
+    from trainui.core.errors import TrainuiError
     from trainui.core.run_index import list_run, listing_table, scan_runs
 
+    if args.root is not None and not Path(args.root).is_dir():
+        raise TrainuiError(f"--root {args.root}: no such directory")
+    args.root = args.root or "runs"
     found, unreadable = scan_runs(args.root)
     for folder in unreadable:
         print(f"trainui: note: skipped {folder}: permission denied", file=sys.stderr)
