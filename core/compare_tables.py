@@ -13,12 +13,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections.abc import Sequence
 from typing import Any
 
 from . import formats
-from .result_tables import duration_text
+from .result_tables import duration_text, finite
 from .run_compare import best, config_differences
 from .run_index import aligned
 from .run_results import RunResults
@@ -58,7 +57,7 @@ def compare_table(runs: Sequence[RunResults], fmt: str) -> str:
     """The runs as an aligned table, CSV, JSON or Markdown (text ending in a newline)."""
     rows = records(runs)
     if fmt == "json":
-        return json.dumps([_finite(row) for row in rows], indent=2) + "\n"
+        return json.dumps([finite(row) for row in rows], indent=2) + "\n"
     keys = list(rows[0]["config"]) if rows else []
     if fmt == "csv":
         out = io.StringIO()
@@ -100,14 +99,6 @@ def cell_text(key: str, record: dict[str, Any]) -> str:
     if key in ("best_val_acc", "test_accuracy"):
         return formats.percent(value)
     return formats.loss(value) if key == "best_val_loss" else str(value)
-
-
-def _finite(data: Any) -> Any:
-    if isinstance(data, float) and not math.isfinite(data):
-        return None
-    if isinstance(data, dict):
-        return {key: _finite(value) for key, value in data.items()}
-    return [_finite(value) for value in data] if isinstance(data, list) else data
 
 
 def _csv_cell(value: Any) -> Any:

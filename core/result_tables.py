@@ -246,17 +246,17 @@ def _csv_cell(value: Value) -> str:
 
 def _json(data: Any) -> str:
     """Indented JSON with a final newline; non-finite floats become null."""
-    return json.dumps(_finite(data), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    return json.dumps(finite(data), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
 
 
-def _finite(data: Any) -> Any:
+def finite(data: Any) -> Any:
     """`data` with every NaN or infinite float, however deep, replaced by None."""
     if isinstance(data, float):
         return data if math.isfinite(data) else None
     if isinstance(data, Mapping):
-        return {str(key): _finite(value) for key, value in data.items()}
+        return {str(key): finite(value) for key, value in data.items()}
     if isinstance(data, list | tuple):
-        return [_finite(value) for value in data]
+        return [finite(value) for value in data]
     return data
 
 
