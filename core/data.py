@@ -111,18 +111,18 @@ class _LabelledTensors(TensorDataset):
 
 def _load_digits() -> DataSplits:
     """scikit-learn's 1797 8x8 digits, normalised with the training split's mean and std."""
-    from sklearn.datasets import load_digits
+    from .digits import load_digits_arrays
 
-    digits = load_digits()
-    images = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
-    labels = torch.tensor(digits.target, dtype=torch.int64)
+    raw_images, raw_labels = load_digits_arrays()
+    images = torch.tensor(raw_images, dtype=torch.float32).unsqueeze(1) / 16.0
+    labels = torch.tensor(raw_labels, dtype=torch.int64)
     train_idx, val_idx, test_idx = _stratified_split(labels, val_share=0.15, test_share=0.15)
     mean, std = images[train_idx].mean(), images[train_idx].std()
 
     def split(indices: torch.Tensor) -> _LabelledTensors:
         return _LabelledTensors((images[indices] - mean) / std, labels[indices])
 
-    class_names = [str(digit) for digit in digits.target_names]
+    class_names = [str(digit) for digit in range(10)]
     return DataSplits(
         "digits", split(train_idx), split(val_idx), split(test_idx), class_names, (1, 8, 8)
     )
@@ -132,17 +132,13 @@ def _stratified_split(
     labels: torch.Tensor, *, val_share: float, test_share: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Split sample indices into train/val/test, each keeping the classes' proportions."""
-    from sklearn.model_selection import train_test_split
+    from .digits import stratified_split
 
     targets = labels.numpy()
-    everything = list(range(len(targets)))
     n_test, n_val = round(test_share * len(targets)), round(val_share * len(targets))
-    rest, test = train_test_split(
-        everything, test_size=n_test, stratify=targets, random_state=_SPLIT_SEED
-    )
-    train, val = train_test_split(
-        rest, test_size=n_val, stratify=targets[rest], random_state=_SPLIT_SEED
-    )
+    rest, test = stratified_split(targets, n_test, _SPLIT_SEED)
+    train_part, val_part = stratified_split(targets[rest], n_val, _SPLIT_SEED)
+    train, val = rest[train_part], rest[val_part]
     return torch.tensor(train), torch.tensor(val), torch.tensor(test)
 
 

@@ -37,35 +37,55 @@ def predict(
 def classification_metrics(
     predicted: np.ndarray, true: np.ndarray, class_names: list[str]
 ) -> dict[str, Any]:
-    """Return accuracy, weighted precision/recall/F1, per-class scores and the confusion matrix."""
-    from sklearn.metrics import (
-        accuracy_score,
-        confusion_matrix,
-        precision_recall_fscore_support,
-    )
+    """Return accuracy, weighted precision/recall/F1, per-class scores and the confusion matrix.
 
-    labels = list(range(len(class_names)))
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        true, predicted, labels=labels, average="weighted", zero_division=0
-    )
-    per_p, per_r, per_f, support = precision_recall_fscore_support(
-        true, predicted, labels=labels, average=None, zero_division=0
-    )
+    The scores are scikit-learn's (`precision_recall_fscore_support` with
+    `average="weighted"` and `zero_division=0`), computed from the confusion matrix with
+    NumPy so that evaluating does not import scikit-learn (tests compare the two).
+    """
+    classes = len(class_names)
+    true, predicted = np.asarray(true, dtype=np.int64), np.asarray(predicted, dtype=np.int64)
+    # Labels beyond the class names (a test label the training set lacks) are left out of
+    # the matrix but, as in scikit-learn, still count against the class they were taken for.
+    size = max(classes, int(true.max(initial=-1)) + 1, int(predicted.max(initial=-1)) + 1)
+
+    def count(labels: np.ndarray) -> np.ndarray:
+        return np.bincount(labels, minlength=size)[:classes]
+
+    hits = count(true[true == predicted]).astype(np.float64)
+    support, predicted_count = count(true), count(predicted)
+    known = (true < classes) & (predicted < classes)
+    matrix = np.bincount(true[known] * classes + predicted[known],
+                         minlength=classes * classes).reshape(classes, classes)
+    per_p, per_r = _ratio(hits, predicted_count), _ratio(hits, support)
+    per_f = _ratio(2 * hits, support + predicted_count)
+    precision, recall, f1 = (_weighted(values, support) for values in (per_p, per_r, per_f))
     per_class = {
         name: {"precision": float(per_p[i]), "recall": float(per_r[i]),
                "f1": float(per_f[i]), "support": int(support[i])}
         for i, name in enumerate(class_names)
     }
     return {
-        "accuracy": float(accuracy_score(true, predicted)) if len(true) else 0.0,
+        "accuracy": float(np.mean(true == predicted)) if len(true) else 0.0,
         "precision": float(precision),
         "recall": float(recall),
         "f1": float(f1),
         "per_class": per_class,
-        "confusion_matrix": confusion_matrix(true, predicted, labels=labels).tolist(),
+        "confusion_matrix": matrix.tolist(),
         "class_names": list(class_names),
         "samples": int(len(true)),
     }
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, 0 where the denominator is 0."""
+    safe = np.where(denominator == 0, 1, denominator)
+    return np.where(denominator == 0, 0.0, numerator / safe)
+
+
+def _weighted(values: np.ndarray, support: np.ndarray) -> float:
+    """The average of per-class values weighted by each class's samples (0 with none)."""
+    return float(np.average(values, weights=support)) if support.sum() else 0.0
 
 
 def evaluate(
