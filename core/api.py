@@ -320,7 +320,9 @@ class Run:
         record = RunRecord(self.run_dir)
         self._cleanup.callback(record.close)
         self._bus = EventBus([record])
-        self._bus.subscribe(RunFilesSink(writer), first=True)
+        files = RunFilesSink(writer)
+        self._cleanup.callback(files.close)
+        self._bus.subscribe(files, first=True)
         if self._console_wanted:
             from .console import ConsoleSink
 

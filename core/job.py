@@ -318,7 +318,9 @@ def _train(start: _Start, bus: EventBus, control: Control, outcome: _Outcome,
     if world is not None:
         share(str(run_dir), world)
     # First: when events.jsonl says Finished, metrics.json is there for whoever reads it.
-    bus.subscribe(_run_files(run_dir, payload), first=True)
+    files = _run_files(run_dir, payload)
+    cleanup.callback(files.close)
+    bus.subscribe(files, first=True)
     channel = _open_channel(run_dir, control)  # before RunStarted: watchers see it live
     if channel is not None:
         cleanup.callback(channel.close)

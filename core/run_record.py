@@ -39,11 +39,12 @@ class RunRecord:
             listener(event, offset)
 
     def close(self) -> None:
-        """Write what is held back, then the summary (tried even if the first fails)."""
+        """Write what is held back, then the summary, and wait until both are on disk (the
+        summary tried even if the first fails)."""
         try:
             self._log.close()
         finally:
-            self._summary_sink.save()
+            self._summary_sink.close()
 
 
 @dataclass

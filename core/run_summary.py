@@ -37,6 +37,7 @@ from .events import (
 )
 from .files import FileWriter
 from .outcome import RunState, state_of_ending
+from .queued_files import QueuedFiles
 from .run_dir import is_locked
 from .series import BoundedSeries
 
@@ -77,6 +78,9 @@ class RunSummary:
     """The latest early-stopping state, whichever session it came from (best value so far)."""
     started_at: float | None = None
     """Time of the run's first event: the log's time stamps count from it."""
+    _compacted: dict[int, tuple[Event, dict[str, Any]]] = field(
+        default_factory=dict, repr=False, compare=False)
+    """Each held event's compacted dict, by id, for `compact_dict`."""
 
     @property
     def started(self) -> RunStarted | None:
@@ -212,6 +216,33 @@ class RunSummary:
             "started_at": self.started_at,
         }
 
+    def compact_dict(self) -> dict[str, Any]:
+        """`compact_values(self.to_dict())`, what summary.json holds; each event's part is
+        made once and reused by later calls (events never change)."""
+        cache, self._compacted = self._compacted, {}
+
+        def of(event: Event) -> dict[str, Any]:
+            hit = cache.get(id(event))
+            if hit is None or hit[0] is not event:
+                hit = (event, compact_values(event.to_dict()))
+            self._compacted[id(event)] = hit
+            return hit[1]
+
+        return {
+            "v": SUMMARY_VERSION,
+            "events_offset": self.events_offset,
+            "sessions": [of(e) for e in self.sessions],
+            "epochs": [of(e) for e in self.epochs],
+            "step_loss": compact_values(list(self.step_loss.points())),
+            "lr": compact_values(list(self.lr.points())),
+            "metrics": {name: compact_values(list(series.points()))
+                        for name, series in self.metrics.items()},
+            "log": [of(e) for e in self.log],
+            "latest": [of(e) for e in self.latest.values()],
+            "early_stopping": self.early_stopping and of(self.early_stopping),
+            "started_at": None if self.started_at is None else round(self.started_at, 3),
+        }
+
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, brief: bool = False) -> RunSummary:
         """Rebuild a summary from `to_dict` output; ValueError if it is not one.
@@ -269,7 +300,7 @@ class RunSummarySink:
 
     def __init__(self, run_dir: Path, summary: RunSummary, *, min_interval: float = 1.0,
                  max_interval: float = 10.0) -> None:
-        self.writer = FileWriter(run_dir)
+        self.files = QueuedFiles(FileWriter(run_dir), name="trainui-summary-writer")
         self.summary = summary
         self.min_interval, self.max_interval = min_interval, max_interval
         self._saved_at = -float("inf")
@@ -288,10 +319,17 @@ class RunSummarySink:
     def save(self) -> None:
         """Write summary.json now, if anything changed since it was last written."""
         if self._unsaved:
-            data = compact_values(self.summary.to_dict())
-            self.writer.write_text(SUMMARY, json.dumps(data, separators=(",", ":")))
+            data = self.summary.compact_dict()  # a snapshot: the events are immutable
+            self.files.put(SUMMARY, lambda: json.dumps(data, separators=(",", ":")).encode())
             self._saved_at = time.monotonic()
             self._unsaved = False
+
+    def close(self) -> None:
+        """Save what is unsaved and wait until summary.json is on disk."""
+        try:
+            self.save()
+        finally:
+            self.files.close()
 
 
 def load_summary(run_dir: Path, *, brief: bool = False, keep: bool = False) -> RunSummary:
@@ -328,7 +366,7 @@ def _keep(run_dir: Path, summary: RunSummary) -> None:
     if is_locked(run_dir):
         return  # its trainer (an older trainui) owns the directory
     try:
-        data = compact_values(summary.to_dict())
+        data = summary.compact_dict()
         FileWriter(run_dir).write_text(SUMMARY, json.dumps(data, separators=(",", ":")))
     except OSError:
         pass  # a read-only directory, another user's run: read it again next time

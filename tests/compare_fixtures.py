@@ -104,6 +104,7 @@ def add_events(run_dir: Path, events: Sequence[ev.Event], earlier: Sequence[Row]
     for event in events:
         record(event)
         files(event)
+    files.close()
     record.close()
 
 

@@ -1,0 +1,133 @@
+"""summary.json and history.csv written off the training thread: the newest content of each
+file wins, everything queued is on disk when a run returns, and a write error (a full disk)
+fails the run with one line naming the file."""
+
+from __future__ import annotations
+
+import csv
+import errno
+import json
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from core_fixtures import Recorder
+from trainui.core.config import RunConfig
+from trainui.core.errors import RunFailed
+from trainui.core.events import EpochEnded, Failed
+from trainui.core.files import FileWriter
+from trainui.core.job import run_training
+from trainui.core.queued_files import QueuedFiles
+
+
+class GatedWriter(FileWriter):
+    """Writes wait at a gate the test opens; records each write and its thread."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.gate = threading.Event()
+        self.reached = threading.Event()
+        self.writes: list[tuple[str, bytes, str]] = []
+
+    def write_bytes(self, relative: str, data: bytes) -> Path:
+        self.reached.set()
+        assert self.gate.wait(30)
+        self.writes.append((relative, data, threading.current_thread().name))
+        return super().write_bytes(relative, data)
+
+
+class FullDisk(FileWriter):
+    """Takes `room` files, then is full."""
+
+    def __init__(self, root: Path, room: int) -> None:
+        super().__init__(root)
+        self.room = room
+
+    def write_bytes(self, relative: str, data: bytes) -> Path:
+        if self.room == 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= 1
+        return super().write_bytes(relative, data)
+
+
+def test_the_newest_content_of_a_file_replaces_what_was_not_written(tmp_path: Path) -> None:
+    gated = GatedWriter(tmp_path)
+    files = QueuedFiles(gated, name="test-writer")
+    files.put("a.json", lambda: b"1")
+    assert gated.reached.wait(10)  # "1" is being written; the next three wait
+    for content in (b"2", b"3", b"4"):
+        files.put("a.json", lambda content=content: content)
+    files.put("b.csv", lambda: b"x")
+    gated.gate.set()
+    files.flush()
+    assert [(name, data) for name, data, _ in gated.writes] == [
+        ("a.json", b"1"), ("a.json", b"4"), ("b.csv", b"x")]
+    assert {thread for _, _, thread in gated.writes} == {"test-writer"}
+    assert (tmp_path / "a.json").read_bytes() == b"4"
+    files.close()
+    files.put("a.json", lambda: b"5")  # a closed queue starts again
+    files.close()
+    assert (tmp_path / "a.json").read_bytes() == b"5"
+
+
+def test_an_error_is_raised_on_the_callers_thread_and_nothing_more_is_written(
+        tmp_path: Path) -> None:
+    files = QueuedFiles(FullDisk(tmp_path, room=1))
+    files.put("history.csv", lambda: b"epoch\n1\n")
+    files.flush()
+    files.put("history.csv", lambda: b"epoch\n1\n2\n")
+    with pytest.raises(OSError) as raised:
+        files.flush()
+    assert raised.value.errno == errno.ENOSPC
+    assert raised.value.filename == str(tmp_path / "history.csv")
+    files.put("history.csv", lambda: b"later")
+    files.close()
+    assert (tmp_path / "history.csv").read_bytes() == b"epoch\n1\n"  # the last whole file
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_without_background_a_put_writes_at_once(tmp_path: Path) -> None:
+    files = QueuedFiles(FileWriter(tmp_path), background=False)
+    files.put("a.txt", lambda: b"now")
+    assert (tmp_path / "a.txt").read_bytes() == b"now"
+
+
+def test_a_run_returns_with_its_summary_and_history_on_disk(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    config = RunConfig(model="mlp", epochs=3, patience=3, seed=0, scheduler="none",
+                       run_dir=str(run_dir), device="cpu")
+    run_training(config, [])
+    with (run_dir / "history.csv").open() as handle:
+        assert [row["epoch"] for row in csv.DictReader(handle)] == ["1", "2", "3"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["events_offset"] == (run_dir / "events.jsonl").stat().st_size
+    assert summary["latest"][-1]["kind"] == "finished"
+    assert (run_dir / "metrics.json").exists()
+
+
+def test_a_full_disk_writing_history_fails_the_run_and_keeps_earlier_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import trainui.core.run_files as run_files
+
+    class FullAfterTwo(QueuedFiles):
+        def __init__(self, writer: FileWriter, **options: object) -> None:
+            super().__init__(FullDisk(writer.root, room=2), name="trainui-history-writer")
+
+    monkeypatch.setattr(run_files, "QueuedFiles", FullAfterTwo)
+    recorder = Recorder()
+    run_dir = tmp_path / "run"
+    config = RunConfig(model="mlp", epochs=8, patience=8, seed=3, scheduler="none",
+                       run_dir=str(run_dir), device="cpu")
+    with pytest.raises(RunFailed) as failed:
+        run_training(config, [recorder])
+    message = str(failed.value)
+    assert message.startswith(f"disk full writing {run_dir / 'history.csv'}: "
+                              "no space left on device"), message
+    assert isinstance(recorder.events[-1], Failed) and recorder.events[-1].message == message
+    assert max(e.epoch for e in recorder.of(EpochEnded)) <= 4  # stopped soon after
+    with (run_dir / "history.csv").open() as handle:
+        assert [row["epoch"] for row in csv.DictReader(handle)] == ["1", "2"]
+    events = (run_dir / "events.jsonl").read_text().splitlines()
+    assert json.loads(events[-1])["kind"] == "failed"
