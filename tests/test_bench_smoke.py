@@ -69,6 +69,15 @@ def test_loop_overhead_variants(tmp_path: Path) -> None:
         assert run["train_steps_per_s"] > 0
 
 
+def test_event_handling_times_both_designs(tmp_path: Path) -> None:
+    """Each design's run reports the training thread's time in emit for every epoch."""
+    report = run_bench(tmp_path, "event_handling.py", "--repeats", "1", "--epochs", "2")
+    assert set(report["summary"]) == {"queued", "inline"}
+    for runs in report["runs"].values():
+        assert len(runs[0]["per_epoch_ms"]) == 2
+        assert all(ms > 0 for ms in runs[0]["per_epoch_ms"])
+
+
 def test_long_run_history_and_charts(tmp_path: Path) -> None:
     """History (and the charts, unless marked pending) report memory and redraw per checkpoint."""
     report = run_bench(tmp_path, "long_run.py", "--checkpoints", "500,3000")
