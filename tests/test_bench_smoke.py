@@ -78,6 +78,15 @@ def test_event_handling_times_both_designs(tmp_path: Path) -> None:
         assert all(ms > 0 for ms in runs[0]["per_epoch_ms"])
 
 
+def test_checkpoint_blocks_alternate_the_writer(tmp_path: Path) -> None:
+    """Blocks of one epoch: both designs get epochs, and a ratio is reported."""
+    report = run_bench(tmp_path, "checkpoint_blocks.py", "--runs", "1", "--epochs", "6",
+                       "--block", "1")
+    run = report["runs"][0]
+    assert len(run["background"]) == 1 and len(run["inline"]) == 1  # 3 each, 2 dropped
+    assert report["ratio_of_means"] > 0
+
+
 def test_long_run_history_and_charts(tmp_path: Path) -> None:
     """History (and the charts, unless marked pending) report memory and redraw per checkpoint."""
     report = run_bench(tmp_path, "long_run.py", "--checkpoints", "500,3000")
