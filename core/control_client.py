@@ -132,8 +132,10 @@ def _user_lr_change(event: Event) -> bool:
 
 
 def _lr_changed(ctx: Context, event: LRChanged) -> str:
-    return (f"learning rate of {ctx.run}: {event.old_lr:.6g} -> {event.new_lr:.6g} at "
-            f"{ctx.at(event.epoch + 1, event.global_step)}")
+    at = ctx.at(event.epoch + 1, event.global_step)
+    if event.new_lr == event.old_lr:
+        return f"learning rate of {ctx.run}: already {event.new_lr:.6g}, unchanged at {at}"
+    return f"learning rate of {ctx.run}: {event.old_lr:.6g} -> {event.new_lr:.6g} at {at}"
 
 
 ACTIONS: dict[str, Action] = {action.name: action for action in (

@@ -69,3 +69,16 @@ def test_toggle_and_bad_mode() -> None:
     assert control.toggle_pause() is False
     with pytest.raises(ValueError):
         control.request_stop("later")
+
+
+def test_a_learning_rate_set_to_its_value_says_unchanged() -> None:
+    from trainui.core.control_client import ACTIONS, Context
+    from trainui.core.events import LRChanged
+
+    ctx = Context(run="runs/a", epochs=20, paused=False)
+    says = ACTIONS["set-lr"].says
+    same = LRChanged(epoch=2, global_step=70, old_lr=0.001, new_lr=0.001, scheduler="user")
+    assert says(ctx, same) == ("learning rate of runs/a: already 0.001, unchanged at "
+                               "epoch 3/20, step 70")
+    moved = LRChanged(epoch=2, global_step=70, old_lr=0.001, new_lr=0.0003, scheduler="user")
+    assert says(ctx, moved) == "learning rate of runs/a: 0.001 -> 0.0003 at epoch 3/20, step 70"
