@@ -1,14 +1,18 @@
-"""Shared helpers for core tests: small digits loaders and an event recorder."""
+"""Shared helpers for core tests: small digits loaders, an event recorder, a full disk."""
 
 from __future__ import annotations
 
+import errno
+import os
 from functools import lru_cache
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
 
 from trainui.core.data import DataSplits, load_dataset
 from trainui.core.events import Event
+from trainui.core.files import FileWriter
 
 
 @lru_cache(maxsize=1)
@@ -42,3 +46,17 @@ class Recorder:
     def of(self, cls: type) -> list:
         """Events of one type, in order."""
         return [e for e in self.events if isinstance(e, cls)]
+
+
+class FullDisk(FileWriter):
+    """A disk that takes `room` files, then is full (ENOSPC)."""
+
+    def __init__(self, root: Path, room: int) -> None:
+        super().__init__(root)
+        self.room = room
+
+    def write_bytes(self, relative: str, data: bytes) -> Path:
+        if self.room == 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= 1
+        return super().write_bytes(relative, data)

@@ -4,7 +4,6 @@ and a write error (a full disk) ends the run with one line, earlier checkpoints 
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
 import subprocess
@@ -17,7 +16,7 @@ import torch
 from torch import nn
 
 from conftest import Processes
-from core_fixtures import Recorder
+from core_fixtures import FullDisk, Recorder
 from trainui.core import Checkpointing, Control, fit
 from trainui.core.background_writer import BackgroundWriter, host_copy
 from trainui.core.checkpoint import load_checkpoint
@@ -150,20 +149,6 @@ class SlowWriter(FileWriter):
 
     def write_bytes(self, relative: str, data: bytes) -> Path:
         time.sleep(self.delay)
-        return super().write_bytes(relative, data)
-
-
-class FullDisk(FileWriter):
-    """A disk that takes `room` checkpoint files, then is full."""
-
-    def __init__(self, root: Path, room: int) -> None:
-        super().__init__(root)
-        self.room = room
-
-    def write_bytes(self, relative: str, data: bytes) -> Path:
-        if self.room == 0:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        self.room -= 1
         return super().write_bytes(relative, data)
 
 

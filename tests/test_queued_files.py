@@ -7,13 +7,12 @@ from __future__ import annotations
 import csv
 import errno
 import json
-import os
 import threading
 from pathlib import Path
 
 import pytest
 
-from core_fixtures import Recorder
+from core_fixtures import FullDisk, Recorder
 from trainui.core.config import RunConfig
 from trainui.core.errors import RunFailed
 from trainui.core.events import EpochEnded, Failed
@@ -35,20 +34,6 @@ class GatedWriter(FileWriter):
         self.reached.set()
         assert self.gate.wait(30)
         self.writes.append((relative, data, threading.current_thread().name))
-        return super().write_bytes(relative, data)
-
-
-class FullDisk(FileWriter):
-    """Takes `room` files, then is full."""
-
-    def __init__(self, root: Path, room: int) -> None:
-        super().__init__(root)
-        self.room = room
-
-    def write_bytes(self, relative: str, data: bytes) -> Path:
-        if self.room == 0:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        self.room -= 1
         return super().write_bytes(relative, data)
 
 
