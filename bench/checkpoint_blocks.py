@@ -66,7 +66,12 @@ def one_run(epochs: int, block: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = bench_parser(__doc__, runs=3, epochs=96, block=4).parse_args(argv)
+    parser = bench_parser(__doc__, runs=3, epochs=96, block=4)
+    args = parser.parse_args(argv)
+    drawn = [PATTERN[(epoch // max(args.block, 1)) % len(PATTERN)] for epoch in range(args.epochs)]
+    if args.block < 1 or min(drawn.count("B"), drawn.count("I")) < 3:
+        parser.error("each design needs 3 epochs or more (its first two are dropped): give "
+                     "more --epochs or a smaller --block")
     runs = []
     for index in range(args.runs):
         run = one_run(args.epochs, args.block)

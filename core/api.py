@@ -566,6 +566,14 @@ class Run:
             self._take_requests()  # a stop asked for at the very end still counts
         if self._metrics.pending():
             self._report_progress()
+        try:
+            self._emit_ending()
+        except Exception as exc:  # a write error (full disk): the run failed after all
+            self.fail(exc)
+            raise
+        self._close()
+
+    def _emit_ending(self) -> None:
         cause, reason = self._ending()
         self._bus.emit(TrainingStopped(epoch=self.epoch, global_step=self.global_step,
                                        cause=cause, reason=reason))
@@ -582,7 +590,6 @@ class Run:
             best_value=best.best if best else None,
             best_epoch=best.best_epoch if best else None,
         ))
-        self._close()
 
     def fail(self, error: BaseException | str) -> None:
         """End the run as failed: the one-line cause in the run's events, the traceback (of
@@ -597,7 +604,7 @@ class Run:
             log = writer.write_text("error.log", "".join(trace))
             message += f" (see {log})"
         self._bus.emit_final(Failed(message=message))
-        self._close()
+        self._close(quiet=True)  # the error that failed the run is the one to see
 
     def __enter__(self) -> Run:
         return self
@@ -607,7 +614,7 @@ class Run:
         if error is None or (isinstance(error, SystemExit) and error.code in (0, None)):
             self.finish()
         elif isinstance(error, KeyboardInterrupt):
-            self._close()  # stopped at once, as asked: listed as interrupted
+            self._close(quiet=True)  # stopped at once, as asked: listed as interrupted
         else:
             self.fail(error)
 
@@ -802,7 +809,9 @@ class Run:
             return StopCause.EARLY_STOPPING, f"early stopping after {epochs}"
         return StopCause.COMPLETED, f"completed {epochs}"
 
-    def _close(self) -> None:
+    def _close(self, *, quiet: bool = False) -> None:
+        """Stop recording; `quiet`: an error closing (a last write failing) is not raised,
+        for a run already ending with an error of its own."""
         if self._finished:
             return
         self._finished = True
@@ -811,7 +820,11 @@ class Run:
         if sys.exit == self._exiting:
             sys.exit = self._system_exit
         atexit.unregister(self._at_exit)
-        self._cleanup.close()
+        if quiet:
+            with contextlib.suppress(Exception):
+                self._cleanup.close()
+        else:
+            self._cleanup.close()
 
     def _excepthook(self, kind: type[BaseException], error: BaseException,
                     tb: TracebackType | None) -> None:

@@ -41,21 +41,26 @@ def classification_metrics(
 
     The scores are scikit-learn's (`precision_recall_fscore_support` with
     `average="weighted"` and `zero_division=0`), computed from the confusion matrix with
-    NumPy so that evaluating does not import scikit-learn (tests compare the two).
+    NumPy so that evaluating does not import scikit-learn (tests compare the two). Where
+    scikit-learn raises (no samples, no class names) the scores are 0.
     """
     classes = len(class_names)
-    true, predicted = np.asarray(true, dtype=np.int64), np.asarray(predicted, dtype=np.int64)
-    # Labels beyond the class names (a test label the training set lacks) are left out of
-    # the matrix but, as in scikit-learn, still count against the class they were taken for.
-    size = max(classes, int(true.max(initial=-1)) + 1, int(predicted.max(initial=-1)) + 1)
+    true = np.asarray(true).ravel().astype(np.int64)
+    predicted = np.asarray(predicted).ravel().astype(np.int64)
+    # A label outside the class names (a test label the training set lacks, an ignore
+    # index such as -100) is left out of the matrix but, as in scikit-learn, a prediction
+    # of a class for it still counts against that class: such labels share one extra bin.
+    def binned(labels: np.ndarray) -> np.ndarray:
+        return np.where((labels >= 0) & (labels < classes), labels, classes)
 
     def count(labels: np.ndarray) -> np.ndarray:
-        return np.bincount(labels, minlength=size)[:classes]
+        return np.bincount(labels, minlength=classes + 1)[:classes]
 
-    hits = count(true[true == predicted]).astype(np.float64)
-    support, predicted_count = count(true), count(predicted)
-    known = (true < classes) & (predicted < classes)
-    matrix = np.bincount(true[known] * classes + predicted[known],
+    true_bin, predicted_bin = binned(true), binned(predicted)
+    hits = count(true_bin[true == predicted]).astype(np.float64)
+    support, predicted_count = count(true_bin), count(predicted_bin)
+    known = (true_bin < classes) & (predicted_bin < classes)
+    matrix = np.bincount(true_bin[known] * classes + predicted_bin[known],
                          minlength=classes * classes).reshape(classes, classes)
     per_p, per_r = _ratio(hits, predicted_count), _ratio(hits, support)
     per_f = _ratio(2 * hits, support + predicted_count)

@@ -315,6 +315,8 @@ class RunSummarySink:
         if event.kind in self.SAVE_AT_ONCE or since >= self.max_interval or (
                 event.kind in self.SAVE_ON and since >= self.min_interval):
             self.save()
+        if event.kind == "finished":
+            self.files.flush()  # a write error then fails the run, as any sink's does
 
     def save(self) -> None:
         """Write summary.json now, if anything changed since it was last written."""

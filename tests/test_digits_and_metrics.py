@@ -78,6 +78,19 @@ def test_metrics_equal_scikit_learns(trial: int) -> None:
     assert ours["samples"] == samples
 
 
+@pytest.mark.parametrize("true, predicted", [
+    ([0, 1, -100, 2, -1, 1], [0, 1, 2, 2, 0, 0]),  # ignore-index labels
+    ([0, 1, 10**9, 2], [0, 2, 1, 2]),  # a label far beyond the class names
+    ([[0], [1], [2], [1]], [[0], [2], [2], [1]]),  # column vectors
+    ([[0], [1], [2], [1]], [0, 2, 2, 1]),  # a column vector and a flat one
+])
+def test_metrics_of_odd_labels_equal_scikit_learns(true: list, predicted: list) -> None:
+    ours = classification_metrics(np.array(predicted), np.array(true), ["a", "b", "c"])
+    theirs = sklearn_metrics(np.ravel(predicted), np.ravel(true), 3)
+    for key in ("accuracy", "precision", "recall", "f1", "confusion_matrix"):
+        assert ours[key] == theirs[key], key
+
+
 def test_metrics_of_an_empty_split_are_zero() -> None:
     empty = np.array([], dtype=int)
     metrics = classification_metrics(empty, empty, ["a", "b"])

@@ -7,11 +7,13 @@ from __future__ import annotations
 import csv
 import errno
 import json
+import os
 import threading
 from pathlib import Path
 
 import pytest
 
+import trainui
 from core_fixtures import FullDisk, Recorder
 from trainui.core.config import RunConfig
 from trainui.core.errors import RunFailed
@@ -116,3 +118,72 @@ def test_a_full_disk_writing_history_fails_the_run_and_keeps_earlier_files(
         assert [row["epoch"] for row in csv.DictReader(handle)] == ["1", "2"]
     events = (run_dir / "events.jsonl").read_text().splitlines()
     assert json.loads(events[-1])["kind"] == "failed"
+
+
+class RefusesFinished(FileWriter):
+    """A disk that fills just as the final summary.json (the one saying finished) comes."""
+
+    def write_bytes(self, relative: str, data: bytes) -> Path:
+        if b'"kind":"finished"' in data:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().write_bytes(relative, data)
+
+
+def test_a_full_disk_writing_the_last_summary_fails_the_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import trainui.core.run_summary as run_summary
+
+    class Refusing(QueuedFiles):
+        def __init__(self, writer: FileWriter, **options: object) -> None:
+            super().__init__(RefusesFinished(writer.root))
+
+    monkeypatch.setattr(run_summary, "QueuedFiles", Refusing)
+    recorder = Recorder()
+    run_dir = tmp_path / "run"
+    config = RunConfig(model="mlp", epochs=1, patience=1, seed=0, scheduler="none",
+                       run_dir=str(run_dir), device="cpu")
+    with pytest.raises(RunFailed) as failed:
+        run_training(config, [recorder])
+    assert str(failed.value).startswith(f"disk full writing {run_dir / 'summary.json'}")
+    assert isinstance(recorder.events[-1], Failed)
+    assert json.loads((run_dir / "events.jsonl").read_text().splitlines()[-1])["kind"] == "failed"
+
+
+def full_history(monkeypatch: pytest.MonkeyPatch) -> None:
+    import trainui.core.run_files as run_files
+
+    class NoRoom(QueuedFiles):
+        def __init__(self, writer: FileWriter, **options: object) -> None:
+            super().__init__(FullDisk(writer.root, room=0))
+
+    monkeypatch.setattr(run_files, "QueuedFiles", NoRoom)
+
+
+def test_your_scripts_error_is_the_one_raised_when_history_cannot_be_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The script fails while history.csv's write is still failing in the background: the
+    script's own error comes out, and the run is failed with it."""
+    full_history(monkeypatch)
+    run_dir = tmp_path / "run"
+    with pytest.raises(ValueError, match="a bug in the script"):
+        with trainui.init(run_dir=run_dir, epochs=2, handle_signals=False) as run:
+            run.log({"loss": 1.0})
+            run.end_epoch({"val_loss": 1.0})
+            raise ValueError("a bug in the script")
+    last = json.loads((run_dir / "events.jsonl").read_text().splitlines()[-1])
+    assert last["kind"] == "failed" and "a bug in the script" in last["message"]
+
+
+def test_a_run_whose_history_cannot_be_written_ends_failed_not_finished(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    full_history(monkeypatch)
+    run_dir = tmp_path / "run"
+    with pytest.raises(OSError) as raised:
+        with trainui.init(run_dir=run_dir, epochs=1, handle_signals=False) as run:
+            run.log({"loss": 1.0})
+            run.end_epoch({"val_loss": 1.0})
+    assert raised.value.errno == errno.ENOSPC
+    assert run._finished  # closed: nothing more is written when the script exits
+    kinds = [json.loads(line)["kind"]
+             for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert kinds[-1] == "failed" and kinds.count("training_stopped") == 1
