@@ -15,7 +15,7 @@ import json
 import os
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -201,20 +201,8 @@ class RunSummary:
         return sorted(events, key=lambda e: e.time)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (what summary.json holds)."""
-        return {
-            "v": SUMMARY_VERSION,
-            "events_offset": self.events_offset,
-            "sessions": [e.to_dict() for e in self.sessions],
-            "epochs": [e.to_dict() for e in self.epochs],
-            "step_loss": list(self.step_loss.points()),
-            "lr": list(self.lr.points()),
-            "metrics": {name: list(series.points()) for name, series in self.metrics.items()},
-            "log": [e.to_dict() for e in self.log],
-            "latest": [e.to_dict() for e in self.latest.values()],
-            "early_stopping": self.early_stopping and self.early_stopping.to_dict(),
-            "started_at": self.started_at,
-        }
+        """A JSON-ready dict (what summary.json holds, before `compact_values`)."""
+        return self._as_dict(lambda event: event.to_dict(), lambda points: points)
 
     def compact_dict(self) -> dict[str, Any]:
         """`compact_values(self.to_dict())`, what summary.json holds; each event's part is
@@ -228,19 +216,26 @@ class RunSummary:
             self._compacted[id(event)] = hit
             return hit[1]
 
+        data = self._as_dict(of, compact_values)
+        if self.started_at is not None:
+            data["started_at"] = round(self.started_at, 3)  # a time: to the millisecond
+        return data
+
+    def _as_dict(self, event_dict: Callable[[Event], dict[str, Any]],
+                 points: Callable[[list[Any]], list[Any]]) -> dict[str, Any]:
         return {
             "v": SUMMARY_VERSION,
             "events_offset": self.events_offset,
-            "sessions": [of(e) for e in self.sessions],
-            "epochs": [of(e) for e in self.epochs],
-            "step_loss": compact_values(list(self.step_loss.points())),
-            "lr": compact_values(list(self.lr.points())),
-            "metrics": {name: compact_values(list(series.points()))
+            "sessions": [event_dict(e) for e in self.sessions],
+            "epochs": [event_dict(e) for e in self.epochs],
+            "step_loss": points(list(self.step_loss.points())),
+            "lr": points(list(self.lr.points())),
+            "metrics": {name: points(list(series.points()))
                         for name, series in self.metrics.items()},
-            "log": [of(e) for e in self.log],
-            "latest": [of(e) for e in self.latest.values()],
-            "early_stopping": self.early_stopping and of(self.early_stopping),
-            "started_at": None if self.started_at is None else round(self.started_at, 3),
+            "log": [event_dict(e) for e in self.log],
+            "latest": [event_dict(e) for e in self.latest.values()],
+            "early_stopping": self.early_stopping and event_dict(self.early_stopping),
+            "started_at": self.started_at,
         }
 
     @classmethod

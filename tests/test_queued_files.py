@@ -9,11 +9,15 @@ import errno
 import json
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 import trainui
+import trainui.core.run_files as run_files
+import trainui.core.run_summary as run_summary
 from core_fixtures import FullDisk, Recorder
 from trainui.core.config import RunConfig
 from trainui.core.errors import RunFailed
@@ -37,6 +41,17 @@ class GatedWriter(FileWriter):
         assert self.gate.wait(30)
         self.writes.append((relative, data, threading.current_thread().name))
         return super().write_bytes(relative, data)
+
+
+def write_on(monkeypatch: pytest.MonkeyPatch, module: ModuleType,
+             disk: Callable[[Path], FileWriter]) -> None:
+    """The writer queues `module` makes write to `disk(run directory)` instead."""
+
+    class OnDisk(QueuedFiles):
+        def __init__(self, writer: FileWriter, **options: object) -> None:
+            super().__init__(disk(writer.root))
+
+    monkeypatch.setattr(module, "QueuedFiles", OnDisk)
 
 
 def test_the_newest_content_of_a_file_replaces_what_was_not_written(tmp_path: Path) -> None:
@@ -94,22 +109,21 @@ def test_a_run_returns_with_its_summary_and_history_on_disk(tmp_path: Path) -> N
     assert (run_dir / "metrics.json").exists()
 
 
-def test_a_full_disk_writing_history_fails_the_run_and_keeps_earlier_files(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import trainui.core.run_files as run_files
-
-    class FullAfterTwo(QueuedFiles):
-        def __init__(self, writer: FileWriter, **options: object) -> None:
-            super().__init__(FullDisk(writer.root, room=2), name="trainui-history-writer")
-
-    monkeypatch.setattr(run_files, "QueuedFiles", FullAfterTwo)
+def failed_run(tmp_path: Path, **options: int) -> tuple[Path, Recorder, str]:
+    """An MLP run that must fail: its directory, its events, the RunFailed message."""
     recorder = Recorder()
     run_dir = tmp_path / "run"
-    config = RunConfig(model="mlp", epochs=8, patience=8, seed=3, scheduler="none",
-                       run_dir=str(run_dir), device="cpu")
+    config = RunConfig(model="mlp", scheduler="none", run_dir=str(run_dir), device="cpu",
+                       **options)
     with pytest.raises(RunFailed) as failed:
         run_training(config, [recorder])
-    message = str(failed.value)
+    return run_dir, recorder, str(failed.value)
+
+
+def test_a_full_disk_writing_history_fails_the_run_and_keeps_earlier_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_on(monkeypatch, run_files, lambda root: FullDisk(root, room=2))
+    run_dir, recorder, message = failed_run(tmp_path, epochs=8, patience=8, seed=3)
     assert message.startswith(f"disk full writing {run_dir / 'history.csv'}: "
                               "no space left on device"), message
     assert isinstance(recorder.events[-1], Failed) and recorder.events[-1].message == message
@@ -131,32 +145,15 @@ class RefusesFinished(FileWriter):
 
 def test_a_full_disk_writing_the_last_summary_fails_the_run(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import trainui.core.run_summary as run_summary
-
-    class Refusing(QueuedFiles):
-        def __init__(self, writer: FileWriter, **options: object) -> None:
-            super().__init__(RefusesFinished(writer.root))
-
-    monkeypatch.setattr(run_summary, "QueuedFiles", Refusing)
-    recorder = Recorder()
-    run_dir = tmp_path / "run"
-    config = RunConfig(model="mlp", epochs=1, patience=1, seed=0, scheduler="none",
-                       run_dir=str(run_dir), device="cpu")
-    with pytest.raises(RunFailed) as failed:
-        run_training(config, [recorder])
-    assert str(failed.value).startswith(f"disk full writing {run_dir / 'summary.json'}")
+    write_on(monkeypatch, run_summary, RefusesFinished)
+    run_dir, recorder, message = failed_run(tmp_path, epochs=1, patience=1, seed=0)
+    assert message.startswith(f"disk full writing {run_dir / 'summary.json'}")
     assert isinstance(recorder.events[-1], Failed)
     assert json.loads((run_dir / "events.jsonl").read_text().splitlines()[-1])["kind"] == "failed"
 
 
 def full_history(monkeypatch: pytest.MonkeyPatch) -> None:
-    import trainui.core.run_files as run_files
-
-    class NoRoom(QueuedFiles):
-        def __init__(self, writer: FileWriter, **options: object) -> None:
-            super().__init__(FullDisk(writer.root, room=0))
-
-    monkeypatch.setattr(run_files, "QueuedFiles", NoRoom)
+    write_on(monkeypatch, run_files, lambda root: FullDisk(root, room=0))
 
 
 def test_your_scripts_error_is_the_one_raised_when_history_cannot_be_written(
